@@ -1,0 +1,165 @@
+/**
+ * Login sessions: starting one, continuing it by refresh, checking its access tokens, ending it.
+ * The hot path (`authenticate`) reads an in-process cache first, so a cache hit costs no I/O.
+ */
+import NodeCache from "node-cache";
+import type { Clock, RandomBytes } from "../clock.js";
+import type { Config } from "../config/schema.js";
+import { unknownToken } from "../http/errors.js";
+import type { SessionRecord, Store } from "../store/store.js";
+import type { AccessTokens } from "./access-token.js";
+import { issueRefreshToken, newFamily, parseRefreshToken } from "./refresh-token.js";
+
+/** What a request needs once its token is checked. */
+export interface ActiveSession {
+  id: string;
+  userId: string;
+  deviceId: string;
+  upstreamToken: string;
+  expiresAt: number;
+}
+
+export interface TokenGrant {
+  accessToken: string;
+  refreshToken: string | undefined;
+  expiresInMs: number;
+  session: SessionRecord;
+}
+
+export type RefreshOutcome =
+  | { ok: true; grant: TokenGrant; retried: boolean }
+  | { ok: false; reason: "malformed" | "unknown" | "expired" | "theft"; session?: SessionRecord };
+
+export interface NewSession {
+  userId: string;
+  deviceId: string;
+  upstreamToken: string;
+  refreshable: boolean;
+}
+
+export interface SessionServiceOptions {
+  store: Store;
+  accessTokens: AccessTokens;
+  tokens: Config["tokens"];
+  cache: { ttlMs: number; size: number };
+  clock: Clock;
+  random: RandomBytes;
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;
+
+export function createSessionService(options: SessionServiceOptions) {
+  const { store, accessTokens, tokens, clock, random } = options;
+  const cache = new NodeCache({
+    stdTTL: Math.max(1, Math.floor(options.cache.ttlMs / 1000)),
+    checkperiod: 60,
+    useClones: false,
+    maxKeys: options.cache.size,
+  });
+
+  const remember = (session: SessionRecord): ActiveSession => {
+    const active: ActiveSession = {
+      id: session.id,
+      userId: session.userId,
+      deviceId: session.deviceId,
+      upstreamToken: session.upstreamToken,
+      expiresAt: session.expiresAt,
+    };
+    try {
+      cache.set(session.id, active);
+    } catch {
+      // ECACHEFULL: the cache is a speed-up, not a source of truth; the store answers next time.
+    }
+    return active;
+  };
+
+  const grant = (session: SessionRecord, refreshToken: string | undefined, ttlMs: number): TokenGrant => {
+    const expiresAt = Math.min(clock.now() + ttlMs, session.expiresAt);
+    return {
+      accessToken: accessTokens.issue(session.userId, session.id, expiresAt),
+      refreshToken,
+      expiresInMs: expiresAt - clock.now(),
+      session,
+    };
+  };
+
+  return {
+    /** Starts a session after a successful login. */
+    async start(input: NewSession): Promise<TokenGrant> {
+      const now = clock.now();
+      const family = input.refreshable ? newFamily(random) : undefined;
+      const refresh = family ? issueRefreshToken(family, random) : undefined;
+      const session: SessionRecord = {
+        id: random(16).toString("base64url"),
+        userId: input.userId,
+        deviceId: input.deviceId,
+        upstreamToken: input.upstreamToken,
+        createdAt: now,
+        expiresAt: now + (input.refreshable ? tokens.session_max_age : Math.min(tokens.nonrefreshable_access_ttl, tokens.session_max_age)),
+        refresh: refresh
+          ? { family: refresh.family, currentHash: refresh.hash, currentIssuedAt: now, previousHash: null, previousUsedAt: null }
+          : null,
+      };
+      await store.createSession(session);
+      remember(session);
+      return grant(session, refresh?.token, input.refreshable ? tokens.access_ttl : tokens.nonrefreshable_access_ttl);
+    },
+
+    /** Exchanges a refresh token for a new pair, by the contract's rotation rules. */
+    async refresh(presented: string): Promise<RefreshOutcome> {
+      const parsed = parseRefreshToken(presented);
+      if (!parsed) return { ok: false, reason: "malformed" };
+      const next = issueRefreshToken(parsed.family, random);
+      const result = await store.rotateRefreshToken(parsed.family, parsed.hash, next.hash, {
+        now: clock.now(),
+        graceMs: tokens.refresh_reuse_grace,
+        idleMs: tokens.refresh_ttl,
+      });
+      switch (result.kind) {
+        case "rotated":
+        case "retried":
+          return { ok: true, grant: grant(result.session, next.token, tokens.access_ttl), retried: result.kind === "retried" };
+        case "theft":
+          cache.del(result.session.id);
+          return { ok: false, reason: "theft", session: result.session };
+        default:
+          return { ok: false, reason: result.kind };
+      }
+    },
+
+    /** The session behind a valid access token; throws a 401 MatrixError otherwise. */
+    async authenticate(token: string, options?: { allowExpired?: boolean }): Promise<ActiveSession> {
+      const claims = accessTokens.verify(token, options);
+      let session = cache.get<ActiveSession>(claims.sid);
+      if (session === undefined) {
+        const record = await store.getSession(claims.sid);
+        if (!record) throw unknownToken();
+        session = remember(record);
+      }
+      if (session.userId !== claims.sub) throw unknownToken();
+      return session;
+    },
+
+    /** Ends one session; returns it so the caller can log its upstream session out. */
+    async revoke(sessionId: string): Promise<SessionRecord | undefined> {
+      cache.del(sessionId);
+      return store.deleteSession(sessionId);
+    },
+
+    /** Ends every session of a user. */
+    async revokeUser(userId: string): Promise<SessionRecord[]> {
+      const removed = await store.deleteUserSessions(userId);
+      for (const session of removed) cache.del(session.id);
+      return removed;
+    },
+
+    /** Drops sessions past their limits from the store. */
+    async sweep(): Promise<number> {
+      return store.deleteExpired(clock.now(), tokens.refresh_ttl);
+    },
+
+    close(): void {
+      cache.close();
+    },
+  };
+}

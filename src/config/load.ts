@@ -1,0 +1,236 @@
+/**
+ * Reads the YAML file, substitutes `${ENV}`, validates it against the schema and reads the secrets.
+ * Every problem is collected with its position, so an operator fixes the file in one pass:
+ * `FILE:LINE:COL: dotted.path: message`.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { type Document, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import { type Config, configSchema, type ParsedConfig } from "./schema.js";
+
+export interface ConfigProblem {
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(problems.map((p) => formatProblem(file, p)).join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+export function formatProblem(file: string, problem: ConfigProblem): string {
+  return `${file}:${problem.line}:${problem.col}: ${problem.path || "(root)"}: ${problem.message}`;
+}
+
+export interface LoadOptions {
+  /** Environment used for `${VAR}` substitution. */
+  env?: NodeJS.ProcessEnv;
+  /** Create `jwt.secret_file` when `jwt.create_secret_file` is set and the file is missing (not for --check). */
+  createMissingSecret?: boolean;
+}
+
+/** The smallest HMAC key RFC 7518 §3.2 allows for HS256. */
+export const MIN_SECRET_BYTES = 32;
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const STORE_KEY_INFO = "matrix-auth-gateway upstream-credential encryption";
+
+/** Loads and validates a config file; throws ConfigError listing every problem. */
+export function loadConfig(file: string, options: LoadOptions = {}): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(file, [{ line: 1, col: 1, path: "", message: `cannot read file: ${(error as Error).message}` }]);
+  }
+  return parseConfig(text, file, options);
+}
+
+/** Validates config text; `file` names it in messages and anchors relative paths. */
+export function parseConfig(text: string, file: string, options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number | undefined, dotted: string, message: string): ConfigProblem => {
+    const pos = lineCounter.linePos(offset ?? 0);
+    return { line: pos.line, col: pos.col, path: dotted, message };
+  };
+
+  const problems: ConfigProblem[] = doc.errors.map((e) => at(e.pos[0], "", e.message.split("\n")[0] ?? e.message));
+  if (problems.length) throw new ConfigError(file, problems);
+
+  visit(doc, {
+    Scalar(_key, node, ancestry) {
+      if (typeof node.value !== "string" || !node.value.includes("${")) return;
+      node.value = node.value.replace(ENV_REFERENCE, (_match, name: string) => {
+        const value = env[name];
+        if (value === undefined) {
+          problems.push(at(node.range?.[0], dottedPath([...ancestry, node]), `environment variable ${name} is not set`));
+          return "";
+        }
+        return value;
+      });
+    },
+  });
+
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const keys = issue.code === "unrecognized_keys" ? issue.keys : [undefined];
+      for (const key of keys) {
+        const issuePath = key === undefined ? issue.path : [...issue.path, key];
+        const message = key === undefined ? issue.message : `unknown key`;
+        problems.push(at(offsetOf(doc, issuePath), issuePath.join("."), message));
+      }
+    }
+  }
+  if (problems.length || !parsed.success) throw new ConfigError(file, problems);
+
+  const config = parsed.data;
+  const baseDir = path.dirname(path.resolve(file));
+  const problem = (keyPath: (string | number)[], message: string) => problems.push(at(offsetOf(doc, keyPath), keyPath.join("."), message));
+
+  checkRelations(config, problem);
+  const secret = readSecret(config, baseDir, options, problem);
+  const encryptionKey = readEncryptionKey(config, baseDir, secret, problem);
+  if (problems.length || !secret || !encryptionKey) throw new ConfigError(file, problems);
+
+  const { secret: _s, secret_file: _f, ...jwt } = config.jwt;
+  const { encryption_key: _k, encryption_key_file: _kf, ...store } = config.store;
+  return {
+    ...config,
+    jwt: { ...jwt, secret, audience: jwt.audience ?? config.server_name },
+    store: { ...store, path: path.resolve(baseDir, store.path), encryption_key: encryptionKey },
+    source: file,
+  };
+}
+
+type Report = (keyPath: (string | number)[], message: string) => void;
+
+function checkRelations(config: ParsedConfig, problem: Report): void {
+  const t = config.tokens;
+  if (t.access_ttl <= 0) problem(["tokens", "access_ttl"], "must be longer than 0s");
+  if (t.nonrefreshable_access_ttl <= 0) problem(["tokens", "nonrefreshable_access_ttl"], "must be longer than 0s");
+  if (t.refresh_ttl <= 0) problem(["tokens", "refresh_ttl"], "must be longer than 0s");
+  if (t.session_max_age < t.access_ttl) problem(["tokens", "session_max_age"], "must not be shorter than tokens.access_ttl");
+  if (t.refresh_reuse_grace >= t.refresh_ttl) {
+    problem(["tokens", "refresh_reuse_grace"], "must be shorter than tokens.refresh_ttl");
+  }
+  if (config.upstream.timeout <= 0) problem(["upstream", "timeout"], "must be longer than 0s");
+  if (config.http.headers_timeout <= 0) problem(["http", "headers_timeout"], "must be longer than 0s");
+  if (config.http.request_timeout < config.http.headers_timeout) {
+    problem(["http", "request_timeout"], "must not be shorter than http.headers_timeout");
+  }
+}
+
+function readSecret(config: ParsedConfig, baseDir: string, options: LoadOptions, problem: Report): Buffer | undefined {
+  const { secret, secret_file, create_secret_file } = config.jwt;
+  if ((secret === undefined) === (secret_file === undefined)) {
+    problem(["jwt"], "set exactly one of jwt.secret and jwt.secret_file");
+    return undefined;
+  }
+  let bytes: Buffer;
+  if (secret !== undefined) {
+    bytes = Buffer.from(secret, "utf8");
+  } else {
+    const file = path.resolve(baseDir, secret_file as string);
+    if (!fs.existsSync(file) && create_secret_file) {
+      // --check must not write files: a secret that will be created is valid.
+      if (!options.createMissingSecret) return crypto.randomBytes(MIN_SECRET_BYTES);
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(file, `${crypto.randomBytes(48).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
+    }
+    try {
+      bytes = Buffer.from(fs.readFileSync(file, "utf8").replace(/\r?\n$/, ""), "utf8");
+    } catch (error) {
+      problem(["jwt", "secret_file"], `cannot read secret file: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+  if (bytes.length < MIN_SECRET_BYTES) {
+    problem(
+      ["jwt", secret !== undefined ? "secret" : "secret_file"],
+      `HS256 secret must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes.length})`,
+    );
+    return undefined;
+  }
+  return bytes;
+}
+
+/**
+ * The AES-256-GCM key for upstream credentials at rest: HKDF of `store.encryption_key`, or of the
+ * JWT secret when none is set (then changing the JWT secret logs every session out).
+ */
+function readEncryptionKey(config: ParsedConfig, baseDir: string, jwtSecret: Buffer | undefined, problem: Report): Buffer | undefined {
+  const { encryption_key, encryption_key_file } = config.store;
+  if (encryption_key !== undefined && encryption_key_file !== undefined) {
+    problem(["store"], "set at most one of store.encryption_key and store.encryption_key_file");
+    return undefined;
+  }
+  let material: Buffer | undefined = jwtSecret;
+  if (encryption_key !== undefined) material = Buffer.from(encryption_key, "utf8");
+  if (encryption_key_file !== undefined) {
+    try {
+      material = Buffer.from(fs.readFileSync(path.resolve(baseDir, encryption_key_file), "utf8").replace(/\r?\n$/, ""), "utf8");
+    } catch (error) {
+      problem(["store", "encryption_key_file"], `cannot read key file: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+  if (!material) return undefined;
+  if (material.length < MIN_SECRET_BYTES) {
+    problem(
+      ["store", encryption_key !== undefined ? "encryption_key" : "encryption_key_file"],
+      `must be at least ${MIN_SECRET_BYTES} bytes`,
+    );
+    return undefined;
+  }
+  return Buffer.from(crypto.hkdfSync("sha256", material, Buffer.alloc(0), STORE_KEY_INFO, 32));
+}
+
+/** Offset of the deepest part of `keyPath` present in the document: its key where it has one. */
+function offsetOf(doc: Document, keyPath: PropertyKey[]): number {
+  for (let depth = keyPath.length; depth > 0; depth--) {
+    const prefix = keyPath.slice(0, depth);
+    const keyOffset = keyOffsetOf(doc, prefix);
+    if (keyOffset !== undefined) return keyOffset;
+    const node = doc.getIn(prefix as unknown[], true);
+    if (isNode(node) && node.range) return node.range[0];
+  }
+  return isNode(doc.contents) && doc.contents.range ? doc.contents.range[0] : 0;
+}
+
+function keyOffsetOf(doc: Document, keyPath: PropertyKey[]): number | undefined {
+  const parent = keyPath.length === 1 ? doc.contents : doc.getIn(keyPath.slice(0, -1) as unknown[], true);
+  const last = keyPath[keyPath.length - 1];
+  if (!parent || typeof parent !== "object" || !("items" in parent)) return undefined;
+  for (const item of parent.items as unknown[]) {
+    if (item && typeof item === "object" && "key" in item) {
+      const key = (item as { key: unknown }).key;
+      if (isScalar(key) && key.value === last) return key.range?.[0];
+    }
+  }
+  return undefined;
+}
+
+function dottedPath(ancestry: readonly unknown[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ancestry.length; i++) {
+    const node = ancestry[i];
+    if (node && typeof node === "object" && "key" in node && isScalar((node as { key: unknown }).key)) {
+      parts.push(String((node as { key: { value: unknown } }).key.value));
+    } else if (node && typeof node === "object" && "items" in node && Array.isArray((node as { items: unknown[] }).items)) {
+      const next = ancestry[i + 1];
+      const index = (node as { items: unknown[] }).items.indexOf(next);
+      if (index >= 0 && !(next && typeof next === "object" && "key" in next)) parts.push(String(index));
+    }
+  }
+  return parts.join(".");
+}

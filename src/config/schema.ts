@@ -1,0 +1,198 @@
+/**
+ * The configuration file's shape, every default as a named constant.
+ * `config/gateway.example.yaml` shows the same keys with the same defaults: keep them in step.
+ */
+import net from "node:net";
+import { z } from "zod";
+import { parseDuration, parseSize } from "./duration.js";
+
+/** Defaults to 127.0.0.1:8080: loopback until the operator decides otherwise. */
+export const DEFAULT_LISTEN_HOST = "127.0.0.1";
+export const DEFAULT_LISTEN_PORT = 8080;
+/** Defaults to Synapse's own default listener. */
+export const DEFAULT_UPSTREAM_URL = "http://127.0.0.1:8008";
+/** Defaults to 60s: how long the upstream may stay silent before the gateway answers 504. */
+export const DEFAULT_UPSTREAM_TIMEOUT = "60s";
+/** Defaults to 5m: the longest `timeout` a long-poll (`/sync`, `/events`) may ask for; added to the upstream timeout. */
+export const DEFAULT_MAX_LONG_POLL = "5m";
+/** Defaults to 128 pooled keep-alive sockets to the upstream. */
+export const DEFAULT_UPSTREAM_MAX_SOCKETS = 128;
+/** Defaults to "matrix-auth-gateway": the `iss` claim of every access token. */
+export const DEFAULT_JWT_ISSUER = "matrix-auth-gateway";
+/** Defaults to 5s: tolerance for clocks of several gateway instances (RFC 8725: set it on purpose). */
+export const DEFAULT_CLOCK_SKEW = "5s";
+/** Defaults to 5m, like Synapse's `refreshable_access_token_lifetime`. */
+export const DEFAULT_ACCESS_TTL = "5m";
+/** Defaults to 90d (the default session_max_age): clients that never refresh keep working until then. */
+export const DEFAULT_NONREFRESHABLE_ACCESS_TTL = "90d";
+/** Defaults to 30d: a refresh token unused this long is dead. */
+export const DEFAULT_REFRESH_TTL = "30d";
+/** Defaults to 90d: the absolute limit of one login. */
+export const DEFAULT_SESSION_MAX_AGE = "90d";
+/** Defaults to 30s (Okta's leeway): a lost refresh response can be retried. */
+export const DEFAULT_REFRESH_REUSE_GRACE = "30s";
+export const DEFAULT_STORE_TYPE = "sqlite";
+export const DEFAULT_STORE_PATH = "./data/gateway.sqlite";
+/** Defaults to 5m: how long a session stays in the in-process cache between store reads. */
+export const DEFAULT_SESSION_CACHE_TTL = "5m";
+/** Defaults to 100000 sessions kept in the in-process cache. */
+export const DEFAULT_SESSION_CACHE_SIZE = 100_000;
+/** Defaults to 10s: a client must send its whole header block within this (slowloris). */
+export const DEFAULT_HEADERS_TIMEOUT = "10s";
+/** Defaults to 120s: a client must send its whole request, body included, within this. */
+export const DEFAULT_REQUEST_TIMEOUT = "120s";
+/** Defaults to 65s: idle client keep-alive connections are closed after this. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT = "65s";
+/** Defaults to 64KiB: the largest body of a request the gateway parses itself (login, refresh, logout). */
+export const DEFAULT_MAX_JSON_BODY = "64KiB";
+/** Defaults to 30s: how long SIGTERM waits for in-flight requests. */
+export const DEFAULT_SHUTDOWN_TIMEOUT = "30s";
+export const DEFAULT_LOG_LEVEL = "info";
+
+/**
+ * Endpoints forwarded without a token (a token that is present is still checked and swapped).
+ * Patterns: `*` is one path segment, `**` any rest, `{a,b}` alternatives.
+ */
+export const DEFAULT_PUBLIC_ENDPOINTS = [
+  "GET /_matrix/client/versions",
+  "GET /.well-known/matrix/**",
+  "GET,POST /_matrix/client/{api/v1,r0,v3}/register",
+  "GET /_matrix/client/{api/v1,r0,v3,v1}/register/**",
+  "POST /_matrix/client/{api/v1,r0,v3,v1}/register/**",
+  "POST /_matrix/client/{r0,v3}/account/password",
+  "POST /_matrix/client/{r0,v3}/account/password/{email,msisdn}/requestToken",
+  "GET /_matrix/client/{api/v1,r0,v3}/publicRooms",
+  "GET /_matrix/client/{api/v1,r0,v3}/profile/**",
+  "GET /_matrix/client/{api/v1,r0,v3}/login/sso/redirect/**",
+  "GET /_matrix/client/{api/v1,r0,v3}/login/sso/redirect",
+  "GET /_matrix/client/v1/auth_metadata",
+  "GET /_matrix/media/{v1,r0,v3}/download/**",
+  "GET /_matrix/media/{v1,r0,v3}/thumbnail/**",
+  "GET /_matrix/media/{r0,v3}/preview_url",
+];
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(value)} (use e.g. 500ms, 30s, 5m, 12h, 30d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: "custom", message: `not a size: ${JSON.stringify(value)} (use e.g. 512B, 64KiB, 10MiB)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const httpUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && !url.search;
+    } catch {
+      return false;
+    }
+  },
+  { message: "must be an http(s) URL with no path, e.g. http://127.0.0.1:8008" },
+);
+
+const cidr = z.string().refine(
+  (value) => {
+    const [address, bits, ...rest] = value.split("/");
+    const family = net.isIP(address ?? "");
+    if (!family || rest.length) return false;
+    if (bits === undefined) return true;
+    const n = Number(bits);
+    return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128);
+  },
+  { message: "must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8" },
+);
+
+const endpointPattern = z.string().regex(/^[A-Z]+(,[A-Z]+)* \/\S*$/, { message: 'must be "METHOD[,METHOD] /path/pattern"' });
+
+const prefix = z.string().regex(/^\/[^\s?#]*\/$/, { message: "must be a path prefix starting and ending with /" });
+
+export const configSchema = z.strictObject({
+  server_name: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, { message: "must be a Matrix server name, e.g. example.org" }),
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default(DEFAULT_LISTEN_HOST),
+      port: z.number().int().min(0).max(65535).default(DEFAULT_LISTEN_PORT),
+    })
+    .prefault({}),
+  upstream: z
+    .strictObject({
+      url: httpUrl.default(DEFAULT_UPSTREAM_URL),
+      timeout: duration.prefault(DEFAULT_UPSTREAM_TIMEOUT),
+      max_long_poll: duration.prefault(DEFAULT_MAX_LONG_POLL),
+      max_sockets: z.number().int().positive().default(DEFAULT_UPSTREAM_MAX_SOCKETS),
+    })
+    .prefault({}),
+  jwt: z.strictObject({
+    secret: z.string().optional(),
+    secret_file: z.string().min(1).optional(),
+    create_secret_file: z.boolean().default(false),
+    issuer: z.string().min(1).default(DEFAULT_JWT_ISSUER),
+    audience: z.string().min(1).optional(),
+    clock_skew: duration.prefault(DEFAULT_CLOCK_SKEW),
+  }),
+  tokens: z
+    .strictObject({
+      access_ttl: duration.prefault(DEFAULT_ACCESS_TTL),
+      nonrefreshable_access_ttl: duration.prefault(DEFAULT_NONREFRESHABLE_ACCESS_TTL),
+      refresh_ttl: duration.prefault(DEFAULT_REFRESH_TTL),
+      session_max_age: duration.prefault(DEFAULT_SESSION_MAX_AGE),
+      refresh_reuse_grace: duration.prefault(DEFAULT_REFRESH_REUSE_GRACE),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      type: z.enum(["sqlite", "memory"]).default(DEFAULT_STORE_TYPE),
+      path: z.string().min(1).default(DEFAULT_STORE_PATH),
+      encryption_key: z.string().optional(),
+      encryption_key_file: z.string().min(1).optional(),
+      cache_ttl: duration.prefault(DEFAULT_SESSION_CACHE_TTL),
+      cache_size: z.number().int().positive().default(DEFAULT_SESSION_CACHE_SIZE),
+    })
+    .prefault({}),
+  trusted_proxies: z.array(cidr).default([]),
+  public_endpoints: z.array(endpointPattern).default(DEFAULT_PUBLIC_ENDPOINTS),
+  passthrough_prefixes: z.array(prefix).default([]),
+  rate_limits: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      headers_timeout: duration.prefault(DEFAULT_HEADERS_TIMEOUT),
+      request_timeout: duration.prefault(DEFAULT_REQUEST_TIMEOUT),
+      keep_alive_timeout: duration.prefault(DEFAULT_KEEP_ALIVE_TIMEOUT),
+      max_json_body: size.prefault(DEFAULT_MAX_JSON_BODY),
+      shutdown_timeout: duration.prefault(DEFAULT_SHUTDOWN_TIMEOUT),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default(DEFAULT_LOG_LEVEL),
+    })
+    .prefault({}),
+});
+
+/** The file as parsed: durations in milliseconds, sizes in bytes, secrets not yet read. */
+export type ParsedConfig = z.output<typeof configSchema>;
+
+/** The running configuration: secrets read and keys derived, ready to use. */
+export interface Config extends Omit<ParsedConfig, "jwt" | "store"> {
+  jwt: Omit<ParsedConfig["jwt"], "secret" | "secret_file"> & { secret: Buffer; audience: string };
+  store: Omit<ParsedConfig["store"], "encryption_key" | "encryption_key_file"> & { encryption_key: Buffer };
+  /** Path of the file this came from, for messages. */
+  source: string;
+}

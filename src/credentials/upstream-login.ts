@@ -1,0 +1,51 @@
+/**
+ * The default credentials source: the homeserver checks the password itself. The gateway forwards
+ * the login (never asking the homeserver for refresh tokens) and keeps the homeserver's access
+ * token as the session's upstream credential.
+ */
+import { forbidden, MatrixError, upstreamFailed } from "../http/errors.js";
+import type { UpstreamClient } from "../upstream/client.js";
+
+export interface PasswordLogin {
+  /** Full user ID, `@localpart:server_name`. */
+  userId: string;
+  password: string;
+  deviceId: string | undefined;
+  initialDeviceDisplayName: string | undefined;
+}
+
+export interface VerifiedLogin {
+  userId: string;
+  deviceId: string;
+  upstreamToken: string;
+}
+
+export type CredentialsSource = (login: PasswordLogin) => Promise<VerifiedLogin>;
+
+export function createUpstreamLogin(upstream: UpstreamClient): CredentialsSource {
+  return async (login) => {
+    const body: Record<string, unknown> = {
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: login.userId },
+      password: login.password,
+    };
+    if (login.deviceId !== undefined) body.device_id = login.deviceId;
+    if (login.initialDeviceDisplayName !== undefined) body.initial_device_display_name = login.initialDeviceDisplayName;
+
+    const reply = await upstream.post("/_matrix/client/v3/login", body);
+    const { user_id, access_token, device_id } = reply.body;
+    if (reply.status === 200) {
+      if (typeof user_id !== "string" || typeof access_token !== "string" || typeof device_id !== "string") throw upstreamFailed();
+      return { userId: user_id, deviceId: device_id, upstreamToken: access_token };
+    }
+    if (reply.status === 403) throw forbidden(typeof reply.body.error === "string" ? reply.body.error : "Invalid username or password");
+    if (reply.status >= 400 && reply.status < 500 && typeof reply.body.errcode === "string") {
+      // The homeserver's own refusal (deactivated user, its own rate limit, …) reaches the client as is.
+      const { errcode, error, ...extra } = reply.body;
+      const headers: Record<string, string> = {};
+      if (typeof extra.retry_after_ms === "number") headers["Retry-After"] = String(Math.ceil(extra.retry_after_ms / 1000));
+      throw new MatrixError(reply.status, errcode, typeof error === "string" ? error : "Login refused", extra, headers);
+    }
+    throw upstreamFailed();
+  };
+}

@@ -1,0 +1,39 @@
+/** Reads the JSON body of a request the gateway answers itself, bounded in size. */
+import type { IncomingMessage } from "node:http";
+import { MatrixError, notJson, tooLarge } from "./errors.js";
+
+/**
+ * Resolves to the parsed body; rejects with 413 M_TOO_LARGE past `maxBytes` (the rest of the body is
+ * drained, not buffered, so the answer still reaches the client) or 400 M_NOT_JSON.
+ */
+export function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers["content-length"]) > maxBytes) {
+      req.resume();
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.off("data", onData);
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("error", () => reject(new MatrixError(400, "M_UNKNOWN", "Request body could not be read")));
+    req.once("end", () => {
+      if (size > maxBytes) return;
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown);
+      } catch {
+        reject(notJson());
+      }
+    });
+  });
+}

@@ -1,0 +1,37 @@
+/** The one place where the gateway writes its own responses (proxied responses are the upstream's). */
+import type { ServerResponse } from "node:http";
+import { MatrixError } from "./errors.js";
+
+/** What a homeserver sends so that web clients on other origins may call it (Matrix spec, "Web Browser Clients"). */
+export const CORS_HEADERS: Readonly<Record<string, string>> = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+  "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization, Date",
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    ...CORS_HEADERS,
+    "Content-Type": "application/json",
+    "Content-Length": String(Buffer.byteLength(payload)),
+    "Cache-Control": "no-store",
+    ...headers,
+  });
+  res.end(payload);
+}
+
+export function sendError(res: ServerResponse, error: MatrixError): void {
+  sendJson(res, error.status, error.body(), error.headers);
+}
+
+/** Answers a CORS preflight: no token needed (browsers never send one with OPTIONS). */
+export function sendPreflight(res: ServerResponse): void {
+  sendJson(res, 200, {});
+}
+
+export { MatrixError };

@@ -1,0 +1,39 @@
+/**
+ * `POST PREFIX/logout` ends this session; `POST PREFIX/logout/all` every session of the user. The
+ * matching upstream sessions are logged out too. Like Synapse, logout accepts an expired token.
+ */
+import { extractToken } from "../auth/extract-token.js";
+import { missingToken } from "../http/errors.js";
+import { sendJson } from "../http/respond.js";
+import type { Handler, RouteContext } from "./context.js";
+
+export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all"): Handler {
+  const { sessions, logger } = ctx;
+  return async (req, res) => {
+    req.resume(); // the body of a logout carries nothing
+    const { token } = extractToken(req.url ?? "/", req.headers, req.rawHeaders);
+    if (token === undefined) throw missingToken();
+    const session = await sessions.authenticate(token, { allowExpired: true });
+    if (scope === "session") {
+      await sessions.revoke(session.id);
+      logger.info({ event: "logout", user_id: session.userId, session: session.id }, "logout");
+      await logoutUpstream(ctx, session.upstreamToken, "/logout");
+    } else {
+      const ended = await sessions.revokeUser(session.userId);
+      logger.info({ event: "logout_all", user_id: session.userId, sessions: ended.length }, "logout of every session");
+      await logoutUpstream(ctx, session.upstreamToken, "/logout/all");
+    }
+    sendJson(res, 200, {});
+  };
+}
+
+/** Logs an upstream session out; a failure is logged, never shown to the client (the gateway side is done). */
+export async function logoutUpstream(ctx: RouteContext, upstreamToken: string, endpoint: "/logout" | "/logout/all"): Promise<void> {
+  try {
+    const reply = await ctx.upstream.post(`/_matrix/client/v3${endpoint}`, {}, upstreamToken);
+    // 401: the upstream session is already gone, which is what we wanted.
+    if (reply.status !== 200 && reply.status !== 401) ctx.logger.warn({ status: reply.status, endpoint }, "upstream logout failed");
+  } catch (error) {
+    ctx.logger.warn({ err: (error as Error).message, endpoint }, "upstream logout failed");
+  }
+}

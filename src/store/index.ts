@@ -1,0 +1,17 @@
+/** Builds the store the config names. */
+import type { Config } from "../config/schema.js";
+import { createCredentialCipher } from "./credential-cipher.js";
+import { createMemoryStore } from "./memory.js";
+import { createSqliteStore } from "./sqlite.js";
+import type { Store } from "./store.js";
+
+export function createStore(config: Config): Store {
+  switch (config.store.type) {
+    case "memory":
+      return createMemoryStore();
+    case "sqlite":
+      return createSqliteStore(config.store.path, createCredentialCipher(config.store.encryption_key));
+  }
+}
+
+export type { Store } from "./store.js";

@@ -1,0 +1,159 @@
+/**
+ * Sessions on disk with better-sqlite3 (the default store): a restart logs nobody out.
+ * WAL mode, so several processes may share the file; a rotation is one IMMEDIATE transaction.
+ * Upstream credentials are sealed with AES-256-GCM; refresh tokens exist only as hashes.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { decideRotation, nextRefreshState } from "../auth/rotation.js";
+import type { CredentialCipher } from "./credential-cipher.js";
+import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sessions (
+  id                       TEXT PRIMARY KEY,
+  user_id                  TEXT NOT NULL,
+  device_id                TEXT NOT NULL,
+  upstream_token           TEXT NOT NULL,  -- AES-256-GCM sealed
+  created_at               INTEGER NOT NULL,
+  expires_at               INTEGER NOT NULL,
+  refresh_family           TEXT UNIQUE,
+  refresh_hash             TEXT,
+  refresh_issued_at        INTEGER,
+  previous_refresh_hash    TEXT,
+  previous_refresh_used_at INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+`;
+
+interface Row {
+  id: string;
+  user_id: string;
+  device_id: string;
+  upstream_token: string;
+  created_at: number;
+  expires_at: number;
+  refresh_family: string | null;
+  refresh_hash: string | null;
+  refresh_issued_at: number | null;
+  previous_refresh_hash: string | null;
+  previous_refresh_used_at: number | null;
+}
+
+export function createSqliteStore(file: string, cipher: CredentialCipher): Store {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  // NORMAL in WAL mode survives a process crash; only an OS crash may lose the last commits.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+
+  const insert = db.prepare(`INSERT INTO sessions VALUES (@id, @user_id, @device_id, @upstream_token, @created_at, @expires_at,
+    @refresh_family, @refresh_hash, @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at)`);
+  const byId = db.prepare<[string], Row>("SELECT * FROM sessions WHERE id = ?");
+  const byFamily = db.prepare<[string], Row>("SELECT * FROM sessions WHERE refresh_family = ?");
+  const byUser = db.prepare<[string], Row>("SELECT * FROM sessions WHERE user_id = ?");
+  const deleteById = db.prepare<[string]>("DELETE FROM sessions WHERE id = ?");
+  const deleteByUser = db.prepare<[string]>("DELETE FROM sessions WHERE user_id = ?");
+  const deleteExpired = db.prepare<[number, number]>(
+    "DELETE FROM sessions WHERE expires_at <= ?1 OR (refresh_issued_at IS NOT NULL AND refresh_issued_at <= ?1 - ?2)",
+  );
+  const updateRefresh = db.prepare(`UPDATE sessions SET refresh_hash = @currentHash, refresh_issued_at = @currentIssuedAt,
+    previous_refresh_hash = @previousHash, previous_refresh_used_at = @previousUsedAt WHERE id = @id`);
+
+  const toRecord = (row: Row): SessionRecord => ({
+    id: row.id,
+    userId: row.user_id,
+    deviceId: row.device_id,
+    upstreamToken: cipher.open(row.upstream_token),
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    refresh: refreshOf(row),
+  });
+
+  const rotate = db.transaction((family: string, presentedHash: string, nextHash: string, policy): RotationResult => {
+    const row = byFamily.get(family);
+    const state = row && refreshOf(row);
+    if (!row || !state) return { kind: "unknown" };
+    const decision = decideRotation(state, row.expires_at, presentedHash, policy);
+    if (decision === "expired") return { kind: "expired" };
+    if (decision === "theft") {
+      deleteById.run(row.id);
+      return { kind: "theft", session: toRecord(row) };
+    }
+    const next = nextRefreshState(state, decision, nextHash, policy.now);
+    updateRefresh.run({ id: row.id, ...next });
+    return { kind: decision === "rotate" ? "rotated" : "retried", session: { ...toRecord(row), refresh: next } };
+  });
+
+  const removeUser = db.transaction((userId: string) => {
+    const rows = byUser.all(userId);
+    deleteByUser.run(userId);
+    return rows.map(toRecord);
+  });
+
+  return {
+    async createSession(s) {
+      insert.run({
+        id: s.id,
+        user_id: s.userId,
+        device_id: s.deviceId,
+        upstream_token: cipher.seal(s.upstreamToken),
+        created_at: s.createdAt,
+        expires_at: s.expiresAt,
+        refresh_family: s.refresh?.family ?? null,
+        refresh_hash: s.refresh?.currentHash ?? null,
+        refresh_issued_at: s.refresh?.currentIssuedAt ?? null,
+        previous_refresh_hash: s.refresh?.previousHash ?? null,
+        previous_refresh_used_at: s.refresh?.previousUsedAt ?? null,
+      });
+    },
+    async getSession(id) {
+      const row = byId.get(id);
+      return row && toRecord(row);
+    },
+    async rotateRefreshToken(family, presentedHash, nextHash, policy) {
+      return rotate.immediate(family, presentedHash, nextHash, policy);
+    },
+    async deleteSession(id) {
+      const row = byId.get(id);
+      if (!row) return undefined;
+      deleteById.run(id);
+      return toRecord(row);
+    },
+    async deleteUserSessions(userId) {
+      return removeUser.immediate(userId);
+    },
+    async deleteExpired(now, idleMs) {
+      return deleteExpired.run(now, idleMs).changes;
+    },
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+}
+
+function refreshOf(row: Row): RefreshState | null {
+  if (row.refresh_family === null || row.refresh_hash === null || row.refresh_issued_at === null) return null;
+  return {
+    family: row.refresh_family,
+    currentHash: row.refresh_hash,
+    currentIssuedAt: row.refresh_issued_at,
+    previousHash: row.previous_refresh_hash,
+    previousUsedAt: row.previous_refresh_used_at,
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`the store was written by a newer gateway (schema ${version}, this one knows ${SCHEMA_VERSION})`);
+  }
+  db.exec(SCHEMA);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}

@@ -1,0 +1,50 @@
+/**
+ * Where sessions live. One small interface, several backends (memory, sqlite; Redis later), each
+ * applying the rotation rules of `auth/rotation.ts` inside its own transaction.
+ */
+import type { RotationPolicy } from "../auth/rotation.js";
+
+/** One login: what the gateway needs to authorise a request and to continue or end the session. */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  deviceId: string;
+  /** The homeserver's access token for this session. Stores that persist it keep it encrypted. */
+  upstreamToken: string;
+  createdAt: number;
+  /** Absolute end of the session (`session_max_age`, or the non-refreshable lifetime). */
+  expiresAt: number;
+  /** `null` for sessions whose client did not ask for refresh tokens. */
+  refresh: RefreshState | null;
+}
+
+export interface RefreshState {
+  family: string;
+  /** Hash of the one refresh token that may be used now. */
+  currentHash: string;
+  currentIssuedAt: number;
+  /** Hash of the token the current one replaced, and when it was used: for the retry grace. */
+  previousHash: string | null;
+  previousUsedAt: number | null;
+}
+
+export type RotationResult =
+  | { kind: "rotated" | "retried"; session: SessionRecord }
+  /** The store has already deleted the session; the caller logs the upstream session out. */
+  | { kind: "theft"; session: SessionRecord }
+  | { kind: "unknown" | "expired" };
+
+export interface Store {
+  createSession(session: SessionRecord): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /**
+   * Rotates the refresh token of `family` in one transaction: decides with `decideRotation`, then
+   * stores `nextHash` as the current token (rotate, retry) or deletes the session (theft).
+   */
+  rotateRefreshToken(family: string, presentedHash: string, nextHash: string, policy: RotationPolicy): Promise<RotationResult>;
+  deleteSession(id: string): Promise<SessionRecord | undefined>;
+  deleteUserSessions(userId: string): Promise<SessionRecord[]>;
+  /** Removes sessions past their absolute limit or whose refresh token died idle; returns how many. */
+  deleteExpired(now: number, idleMs: number): Promise<number>;
+  close(): Promise<void>;
+}

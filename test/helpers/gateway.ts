@@ -1,0 +1,111 @@
+/**
+ * Starts a real gateway on 127.0.0.1:0 in front of a fake homeserver, with a manual clock and a
+ * memory store unless told otherwise. Teardown is registered on the test right away.
+ */
+import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
+import type { Test } from "tap";
+import { ManualClock } from "../../src/clock.js";
+import { parseConfig } from "../../src/config/load.js";
+import type { Config } from "../../src/config/schema.js";
+import { createGateway, type Gateway, type GatewayDeps } from "../../src/gateway.js";
+import { createLogger } from "../../src/observability/log.js";
+import { type FakeHomeserver, startFakeHomeserver } from "./fake-homeserver.js";
+
+export const TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long!";
+export const SERVER_NAME = "example.org";
+
+export interface TestGateway {
+  gateway: Gateway;
+  homeserver: FakeHomeserver;
+  clock: ManualClock;
+  config: Config;
+  url: string;
+  /** Every log line the gateway wrote, parsed. */
+  logs: Record<string, unknown>[];
+  /** fetch() against the gateway; `path` starts with `/`. */
+  request(path: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: any }>;
+  /** Logs alice in on `prefix` (default v3) and returns the JSON answer. */
+  login(options?: { prefix?: string; refresh?: boolean; user?: string; password?: string }): Promise<any>;
+}
+
+export interface StartOptions {
+  /** Extra YAML appended to the minimal config (keys must not repeat the minimal ones). */
+  yaml?: string;
+  /** Replaces the `tokens:` block. */
+  tokens?: string;
+  deps?: GatewayDeps;
+  homeserver?: FakeHomeserver;
+  clock?: ManualClock;
+  storeYaml?: string;
+}
+
+export function testConfig(upstreamUrl: string, options: StartOptions = {}): Config {
+  const text = [
+    `server_name: ${SERVER_NAME}`,
+    "listen: {host: 127.0.0.1, port: 0}",
+    `upstream: {url: "${upstreamUrl}", timeout: 2s}`,
+    `jwt: {secret: "${TEST_SECRET}"}`,
+    options.storeYaml ?? "store: {type: memory}",
+    options.tokens ?? "tokens: {access_ttl: 5m, refresh_ttl: 1d, session_max_age: 7d, refresh_reuse_grace: 30s}",
+    "log: {level: info}",
+    options.yaml ?? "",
+  ].join("\n");
+  return parseConfig(text, "/tmp/test-gateway.yaml");
+}
+
+export async function startGateway(t: Test, options: StartOptions = {}): Promise<TestGateway> {
+  const homeserver = options.homeserver ?? (await startFakeHomeserver(SERVER_NAME));
+  if (!options.homeserver) {
+    homeserver.addUser("alice", "wonderland");
+    homeserver.addUser("bob", "builder");
+    t.teardown(() => homeserver.close());
+  }
+  const clock = options.clock ?? new ManualClock(Date.now());
+  const config = testConfig(homeserver.url, options);
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const gateway = createGateway(config, { clock, logger: createLogger("info", sink), ...options.deps });
+  const address: AddressInfo = await gateway.listen();
+  t.teardown(() => gateway.close());
+  const url = `http://127.0.0.1:${address.port}`;
+
+  const request: TestGateway["request"] = async (path, init) => {
+    const response = await fetch(url + path, init);
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, headers: response.headers, body };
+  };
+
+  const login: TestGateway["login"] = async ({
+    prefix = "/_matrix/client/v3",
+    refresh = true,
+    user = "alice",
+    password = "wonderland",
+  } = {}) => {
+    const body: Record<string, unknown> = { type: "m.login.password", identifier: { type: "m.id.user", user }, password };
+    if (refresh) body.refresh_token = true;
+    const reply = await request(`${prefix}/login`, {
+      method: "POST",
+      body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json" },
+    });
+    if (reply.status !== 200) throw new Error(`login failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body;
+  };
+
+  return { gateway, homeserver, clock, config, url, logs, request, login };
+}
+
+/** `Authorization: Bearer` header for fetch(). */
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
