@@ -12,6 +12,8 @@ import { type CredentialsSource, createUpstreamLogin } from "./credentials/upstr
 import { trustedProxies } from "./http/client-address.js";
 import { createLogger, type Logger } from "./observability/log.js";
 import { createForwarder } from "./proxy/forward.js";
+import { type LimiterFactory, memoryLimiters } from "./ratelimit/limiter.js";
+import { createRateLimits } from "./ratelimit/policies.js";
 import { createRouter } from "./router.js";
 import type { RouteContext } from "./routes/context.js";
 import { createStore, type Store } from "./store/index.js";
@@ -23,6 +25,8 @@ export interface GatewayDeps {
   logger?: Logger;
   /** A store built by the caller (tests); otherwise the one the config names. */
   store?: Store;
+  /** Where rate-limit counters live; defaults to process memory. */
+  limiters?: LimiterFactory;
   /** How passwords are checked; defaults to the upstream homeserver's own login. */
   credentials?: CredentialsSource;
 }
@@ -79,6 +83,7 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     upstream,
     forwarder,
     trusted: trustedProxies(config.trusted_proxies),
+    rateLimits: createRateLimits(config.rate_limits, deps.limiters ?? memoryLimiters),
     logger,
   };
 

@@ -13,7 +13,7 @@ import { badPath, internalError, MatrixError, unrecognized } from "./http/errors
 import { sendError, sendPreflight } from "./http/respond.js";
 import { scrubUrl } from "./observability/log.js";
 import { isCanonicalPath } from "./proxy/canonical-path.js";
-import type { Handler, RouteContext } from "./routes/context.js";
+import type { Handler, RequestInfo, RouteContext } from "./routes/context.js";
 import { health } from "./routes/health.js";
 import { createLoginHandler, loginFlows } from "./routes/login.js";
 import { createLogoutHandler } from "./routes/logout.js";
@@ -62,25 +62,23 @@ export function createRouter(ctx: RouteContext) {
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     if (!isCanonicalPath(path)) throw badPath();
     const method = req.method ?? "GET";
+    const address = clientAddress(req, ctx.trusted);
+    ctx.rateLimits.enterInFlight(address, res);
+    const info: RequestInfo = { path, address };
 
     const endpoint = own.get(path);
     if (endpoint) {
       if (method === "OPTIONS") return sendPreflight(res);
       const handler = endpoint[method];
       if (!handler) throw unrecognized(405);
-      return handler(req, res);
+      return handler(req, res, info);
     }
     if (MATRIX_NAMESPACES.some((ns) => path.startsWith(ns))) {
       if (method === "OPTIONS") return sendPreflight(res);
-      return proxied(req, res, path);
+      return proxied(req, res, info);
     }
     if (passthrough.some((prefix) => path.startsWith(prefix))) {
-      return ctx.forwarder.forward(req, res, {
-        url,
-        upstreamToken: undefined,
-        passthrough: true,
-        clientAddress: clientAddress(req, ctx.trusted),
-      });
+      return ctx.forwarder.forward(req, res, { url, upstreamToken: undefined, passthrough: true, clientAddress: address });
     }
     throw unrecognized();
   };

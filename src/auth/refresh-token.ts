@@ -30,6 +30,12 @@ export function issueRefreshToken(family: string, random: RandomBytes): IssuedRe
   return { token, family, hash: hashRefreshToken(token) };
 }
 
+/** The family of a well-formed token, without hashing it (for rate-limit keys). */
+export function refreshTokenFamily(token: string): string | undefined {
+  if (!SHAPE.test(token)) return undefined;
+  return Buffer.from(token.slice(REFRESH_TOKEN_PREFIX.length), "base64url").subarray(0, FAMILY_BYTES).toString("base64url");
+}
+
 /** The family and hash of a well-formed token; `undefined` for anything else. */
 export function parseRefreshToken(token: string): { family: string; hash: string } | undefined {
   if (!SHAPE.test(token)) return undefined;

@@ -7,7 +7,8 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { type Document, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
-import { type Config, configSchema, type ParsedConfig } from "./schema.js";
+import { parseDuration } from "./duration.js";
+import { type Config, configSchema, DEFAULT_ROUTE_CLASSES, type ParsedConfig, type RouteClass } from "./schema.js";
 
 export interface ConfigProblem {
   line: number;
@@ -98,6 +99,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const problem = (keyPath: (string | number)[], message: string) => problems.push(at(offsetOf(doc, keyPath), keyPath.join("."), message));
 
   checkRelations(config, problem);
+  const routes = routeClasses(config.rate_limits.routes, problem);
   const secret = readSecret(config, baseDir, options, problem);
   const encryptionKey = readEncryptionKey(config, baseDir, secret, problem);
   if (problems.length || !secret || !encryptionKey) throw new ConfigError(file, problems);
@@ -106,6 +108,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const { encryption_key: _k, encryption_key_file: _kf, ...store } = config.store;
   return {
     ...config,
+    rate_limits: { ...config.rate_limits, routes },
     jwt: { ...jwt, secret, audience: jwt.audience ?? config.server_name },
     store: { ...store, path: path.resolve(baseDir, store.path), encryption_key: encryptionKey },
     source: file,
@@ -128,6 +131,31 @@ function checkRelations(config: ParsedConfig, problem: Report): void {
   if (config.http.request_timeout < config.http.headers_timeout) {
     problem(["http", "request_timeout"], "must not be shorter than http.headers_timeout");
   }
+}
+
+/** The built-in route classes (send, join) merged with the operator's; a class without `match` must be built in. */
+function routeClasses(configured: ParsedConfig["rate_limits"]["routes"], problem: Report): Record<string, RouteClass> {
+  const merged: Record<string, RouteClass> = {};
+  for (const [name, builtIn] of Object.entries(DEFAULT_ROUTE_CLASSES)) {
+    merged[name] = {
+      match: builtIn.match,
+      points: builtIn.points,
+      duration: parseDuration(builtIn.duration) as number,
+      block: builtIn.block === undefined ? undefined : parseDuration(builtIn.block),
+    };
+  }
+  for (const [name, value] of Object.entries(configured)) {
+    const match = value.match ?? merged[name]?.match;
+    if (!match) {
+      problem(
+        ["rate_limits", "routes", name],
+        `unknown route class "${name}": built-in classes are ${Object.keys(DEFAULT_ROUTE_CLASSES).join(", ")}; give a new class a match list`,
+      );
+      continue;
+    }
+    merged[name] = { match, points: value.points, duration: value.duration, block: value.block };
+  }
+  return merged;
 }
 
 function readSecret(config: ParsedConfig, baseDir: string, options: LoadOptions, problem: Report): Buffer | undefined {

@@ -71,6 +71,47 @@ export const DEFAULT_PUBLIC_ENDPOINTS = [
   "GET /_matrix/media/{r0,v3}/preview_url",
 ];
 
+/**
+ * Rate-limit defaults. Each is `points` per `duration` (a fixed window), optionally blocking the key for
+ * `block` once exceeded. Synapse's defaults are the reference (`rc_login`, `rc_registration`, `rc_message`).
+ */
+export interface LimitDefault {
+  points: number;
+  duration: string;
+  block?: string;
+}
+/** Any login attempt from one address: 10 per minute. */
+export const DEFAULT_LOGIN_PER_ADDRESS: LimitDefault = { points: 10, duration: "1m" };
+/** Successful logins of one account: 5 per 30 minutes (Synapse rc_login.account: 0.003/s, burst 5). */
+export const DEFAULT_LOGIN_PER_ACCOUNT: LimitDefault = { points: 5, duration: "30m" };
+/** Failed logins of one account, from anywhere: 10 per hour, then locked for 15 minutes. */
+export const DEFAULT_LOGIN_FAILED_PER_ACCOUNT: LimitDefault = { points: 10, duration: "1h", block: "15m" };
+/** Failed logins of one account from one address: 3 per 5 minutes, then locked 5 minutes (Synapse rc_login.failed_attempts: burst 3). */
+export const DEFAULT_LOGIN_FAILED_PER_ADDRESS_ACCOUNT: LimitDefault = { points: 3, duration: "5m", block: "5m" };
+/** Refreshes from one address: 60 per minute. */
+export const DEFAULT_REFRESH_PER_ADDRESS: LimitDefault = { points: 60, duration: "1m" };
+/** Refreshes of one session: 10 per minute (a client refreshes every few minutes). */
+export const DEFAULT_REFRESH_PER_SESSION: LimitDefault = { points: 10, duration: "1m" };
+/** Registration requests from one address: 3 per minute (Synapse rc_registration: 0.17/s, burst 3). */
+export const DEFAULT_REGISTRATION_PER_ADDRESS: LimitDefault = { points: 3, duration: "1m" };
+/** Other requests without a token from one address: 120 per minute. */
+export const DEFAULT_PUBLIC_PER_ADDRESS: LimitDefault = { points: 120, duration: "1m" };
+/** Authenticated requests of one user, all routes: 600 per minute. */
+export const DEFAULT_PER_USER: LimitDefault = { points: 600, duration: "1m" };
+/** Route classes, per user. `send`: Synapse rc_message (0.2/s, burst 10); `join`: rc_joins.local (0.1/s, burst 10). */
+export const DEFAULT_ROUTE_CLASSES: Record<string, LimitDefault & { match: string[] }> = {
+  send: { match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"], points: 10, duration: "50s" },
+  join: {
+    match: ["POST /_matrix/client/{api/v1,r0,v3}/join/*", "POST /_matrix/client/{api/v1,r0,v3}/rooms/*/join"],
+    points: 10,
+    duration: "100s",
+  },
+};
+/** Requests in flight from one address at once (long-polls included): 64. */
+export const DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS = 64;
+/** IPv6 clients are keyed by their /64: one host usually owns the whole prefix. */
+export const DEFAULT_IPV6_PREFIX = 64;
+
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
   if (ms === undefined) {
@@ -112,6 +153,15 @@ const cidr = z.string().refine(
   },
   { message: "must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8" },
 );
+
+const limit = (fallback: LimitDefault) =>
+  z
+    .strictObject({
+      points: z.number().int().positive(),
+      duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
+      block: duration.optional(),
+    })
+    .prefault(fallback);
 
 const endpointPattern = z.string().regex(/^[A-Z]+(,[A-Z]+)* \/\S*$/, { message: 'must be "METHOD[,METHOD] /path/pattern"' });
 
@@ -168,6 +218,39 @@ export const configSchema = z.strictObject({
   rate_limits: z
     .strictObject({
       enabled: z.boolean().default(true),
+      ipv6_prefix: z.number().int().min(1).max(128).default(DEFAULT_IPV6_PREFIX),
+      max_in_flight_per_address: z.number().int().positive().default(DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS),
+      login: z
+        .strictObject({
+          per_address: limit(DEFAULT_LOGIN_PER_ADDRESS),
+          per_account: limit(DEFAULT_LOGIN_PER_ACCOUNT),
+          failed_per_account: limit(DEFAULT_LOGIN_FAILED_PER_ACCOUNT),
+          failed_per_address_account: limit(DEFAULT_LOGIN_FAILED_PER_ADDRESS_ACCOUNT),
+        })
+        .prefault({}),
+      refresh: z
+        .strictObject({
+          per_address: limit(DEFAULT_REFRESH_PER_ADDRESS),
+          per_session: limit(DEFAULT_REFRESH_PER_SESSION),
+        })
+        .prefault({}),
+      registration: z.strictObject({ per_address: limit(DEFAULT_REGISTRATION_PER_ADDRESS) }).prefault({}),
+      public: z.strictObject({ per_address: limit(DEFAULT_PUBLIC_PER_ADDRESS) }).prefault({}),
+      per_user: limit(DEFAULT_PER_USER),
+      /** Classes by name; a built-in name (send, join) may omit `match` to keep the built-in patterns. */
+      routes: z
+        .record(
+          z.string().regex(/^[a-z][a-z0-9_]*$/, { message: "route class names are lower-case words" }),
+          z.strictObject({
+            match: z.array(endpointPattern).min(1).optional(),
+            points: z.number().int().positive(),
+            duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
+            block: duration.optional(),
+          }),
+        )
+        .default({}),
+      /** Users never limited on authenticated routes (appservice users, admins). */
+      exempt_users: z.array(z.string().regex(/^@[^:]+:.+$/, { message: "must be a full user ID, e.g. @admin:example.org" })).default([]),
     })
     .prefault({}),
   http: z
@@ -189,8 +272,17 @@ export const configSchema = z.strictObject({
 /** The file as parsed: durations in milliseconds, sizes in bytes, secrets not yet read. */
 export type ParsedConfig = z.output<typeof configSchema>;
 
+/** A rate-limited route class with the built-in classes merged in (durations in ms). */
+export interface RouteClass {
+  match: string[];
+  points: number;
+  duration: number;
+  block?: number | undefined;
+}
+
 /** The running configuration: secrets read and keys derived, ready to use. */
-export interface Config extends Omit<ParsedConfig, "jwt" | "store"> {
+export interface Config extends Omit<ParsedConfig, "jwt" | "store" | "rate_limits"> {
+  rate_limits: Omit<ParsedConfig["rate_limits"], "routes"> & { routes: Record<string, RouteClass> };
   jwt: Omit<ParsedConfig["jwt"], "secret" | "secret_file"> & { secret: Buffer; audience: string };
   store: Omit<ParsedConfig["store"], "encryption_key" | "encryption_key_file"> & { encryption_key: Buffer };
   /** Path of the file this came from, for messages. */

@@ -27,6 +27,8 @@ export interface ForwardOptions {
   /** Passthrough prefixes (federation, keys): the client's own `Authorization` is kept. */
   passthrough?: boolean;
   clientAddress: string;
+  /** Added to the relayed response (the `RateLimit-*` headers of the limits that applied). */
+  responseHeaders?: Record<string, string>;
 }
 
 export interface ForwarderOptions {
@@ -93,7 +95,7 @@ export function createForwarder(config: ForwarderOptions) {
     if (proxyRes.statusCode === 401 && sessionId !== undefined) {
       relayRejection(proxyRes, res, () => config.onCredentialRejected(sessionId));
     } else {
-      relay(proxyRes, res);
+      relay(proxyRes, res, context?.options.responseHeaders);
     }
   });
 
@@ -144,8 +146,10 @@ function longPollMs(url: string, max: number): number {
   return Number.isFinite(value) && value > 0 ? Math.min(value, max) : 0;
 }
 
-function relay(proxyRes: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes));
+function relay(proxyRes: IncomingMessage, res: ServerResponse, extra: Record<string, string> | undefined): void {
+  const headers = responseHeaders(proxyRes);
+  if (extra) for (const name in extra) headers.push(name, extra[name] as string);
+  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
   proxyRes.pipe(res);
 }
 

@@ -6,6 +6,7 @@ import type { CredentialsSource } from "../credentials/upstream-login.js";
 import type { TrustedProxies } from "../http/client-address.js";
 import type { Logger } from "../observability/log.js";
 import type { Forwarder } from "../proxy/forward.js";
+import type { RateLimits } from "../ratelimit/policies.js";
 import type { UpstreamClient } from "../upstream/client.js";
 
 export interface RouteContext {
@@ -15,7 +16,16 @@ export interface RouteContext {
   upstream: UpstreamClient;
   forwarder: Forwarder;
   trusted: TrustedProxies;
+  rateLimits: RateLimits;
   logger: Logger;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+/** What the router learned about a request before handing it on. */
+export interface RequestInfo {
+  /** Path without the query string, already checked to be canonical. */
+  path: string;
+  /** The client address (`trusted_proxies` applied). */
+  address: string;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => Promise<void> | void;

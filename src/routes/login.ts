@@ -22,25 +22,31 @@ export const loginFlows: Handler = (_req, res) => sendJson(res, 200, LOGIN_FLOWS
 
 /** `alwaysRefreshable`: the seed API always returns a refresh token; r0/v3 only on request. */
 export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean): Handler {
-  const { config, sessions, credentials, logger } = ctx;
+  const { config, sessions, credentials, rateLimits, logger } = ctx;
   const serverName = config.server_name;
 
-  return async (req, res) => {
+  return async (req, res, { address }) => {
+    const limitHeaders = await rateLimits.loginAttempt(address);
     const request = parseLoginRequest(await readJsonBody(req, config.http.max_json_body));
-    const userId = toUserId(request.user, serverName);
+    // A user ID of another server fails like a wrong password, under the same counters.
+    const userId = request.user.startsWith("@") ? request.user : toUserId(request.user, serverName);
+    await rateLimits.loginAllowed(address, userId);
     let verified: Awaited<ReturnType<typeof credentials>>;
     try {
       verified = await credentials({
-        userId,
+        userId: toUserId(userId, serverName),
         password: request.password,
         deviceId: request.deviceId,
         initialDeviceDisplayName: request.initialDeviceDisplayName,
       });
     } catch (error) {
-      if (error instanceof MatrixError && error.status < 500)
+      if (error instanceof MatrixError && error.status === 403) await rateLimits.loginFailed(address, userId);
+      if (error instanceof MatrixError && error.status < 500) {
         logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
+      }
       throw error;
     }
+    await rateLimits.loginSucceeded(address, userId);
     const refreshable = alwaysRefreshable || request.wantsRefreshToken;
     const grant = await sessions.start({ ...verified, refreshable });
     logger.info(
@@ -55,7 +61,7 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
       home_server: serverName,
     };
     if (grant.refreshToken !== undefined) body.refresh_token = grant.refreshToken;
-    sendJson(res, 200, body);
+    sendJson(res, 200, body, limitHeaders);
   };
 }
 

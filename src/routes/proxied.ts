@@ -5,24 +5,31 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extractToken } from "../auth/extract-token.js";
-import { clientAddress } from "../http/client-address.js";
 import { missingToken } from "../http/errors.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
-import type { RouteContext } from "./context.js";
+import type { RequestInfo, RouteContext } from "./context.js";
 
 export function createProxiedHandler(ctx: RouteContext) {
-  const { sessions, forwarder, trusted } = ctx;
+  const { sessions, forwarder, rateLimits } = ctx;
   const publicEndpoints = compileEndpoints(ctx.config.public_endpoints);
 
-  return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, { path, address }: RequestInfo): Promise<void> => {
+    const method = req.method as string;
     const { token, forwardUrl } = extractToken(req.url as string, req.headers, req.rawHeaders);
-    const address = clientAddress(req, trusted);
     if (token === undefined) {
-      if (!publicEndpoints.matches(req.method as string, path)) throw missingToken();
-      forwarder.forward(req, res, { url: forwardUrl, upstreamToken: undefined, clientAddress: address });
+      if (!publicEndpoints.matches(method, path)) throw missingToken();
+      const responseHeaders = await rateLimits.unauthenticated(address, method, path);
+      forwarder.forward(req, res, { url: forwardUrl, upstreamToken: undefined, clientAddress: address, responseHeaders });
       return;
     }
     const session = await sessions.authenticate(token);
-    forwarder.forward(req, res, { url: forwardUrl, upstreamToken: session.upstreamToken, sessionId: session.id, clientAddress: address });
+    const responseHeaders = await rateLimits.authenticated(session.userId, method, path);
+    forwarder.forward(req, res, {
+      url: forwardUrl,
+      upstreamToken: session.upstreamToken,
+      sessionId: session.id,
+      clientAddress: address,
+      responseHeaders,
+    });
   };
 }

@@ -4,6 +4,7 @@
  * No access token is needed (clients send their expired one along; it is ignored).
  */
 
+import { refreshTokenFamily } from "../auth/refresh-token.js";
 import { readJsonBody } from "../http/body.js";
 import { badJson, MatrixError, missingParam } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
@@ -18,13 +19,14 @@ const REFUSED: Record<RefreshForm, () => MatrixError> = {
 };
 
 export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Handler {
-  const { config, sessions, logger } = ctx;
-  return async (req, res) => {
+  const { config, sessions, rateLimits, logger } = ctx;
+  return async (req, res, { address }) => {
     const body = await readJsonBody(req, config.http.max_json_body);
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Refresh body must be a JSON object");
     const presented = (body as Record<string, unknown>).refresh_token;
     if (presented === undefined) throw missingParam("refresh_token");
     if (typeof presented !== "string") throw badJson("'refresh_token' must be a string");
+    const limitHeaders = await rateLimits.refresh(address, refreshTokenFamily(presented));
 
     const outcome = await sessions.refresh(presented);
     if (!outcome.ok) {
@@ -42,6 +44,7 @@ export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Hand
     }
     const { grant, retried } = outcome;
     logger.info({ event: "refresh", user_id: grant.session.userId, session: grant.session.id, retried }, "refresh");
-    sendJson(res, 200, { access_token: grant.accessToken, refresh_token: grant.refreshToken, expires_in_ms: grant.expiresInMs });
+    const answer = { access_token: grant.accessToken, refresh_token: grant.refreshToken, expires_in_ms: grant.expiresInMs };
+    sendJson(res, 200, answer, limitHeaders);
   };
 }

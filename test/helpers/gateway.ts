@@ -38,6 +38,8 @@ export interface StartOptions {
   homeserver?: FakeHomeserver;
   clock?: ManualClock;
   storeYaml?: string;
+  /** Replaces the `rate_limits:` block; by default limits are off so tests can repeat requests freely. */
+  rateLimits?: string;
 }
 
 export function testConfig(upstreamUrl: string, options: StartOptions = {}): Config {
@@ -48,6 +50,7 @@ export function testConfig(upstreamUrl: string, options: StartOptions = {}): Con
     `jwt: {secret: "${TEST_SECRET}"}`,
     options.storeYaml ?? "store: {type: memory}",
     options.tokens ?? "tokens: {access_ttl: 5m, refresh_ttl: 1d, session_max_age: 7d, refresh_reuse_grace: 30s}",
+    options.rateLimits ?? "rate_limits: {enabled: false}",
     "log: {level: info}",
     options.yaml ?? "",
   ].join("\n");

@@ -1,0 +1,13 @@
+/**
+ * The rate-limit key of a client address. An IPv6 host usually owns a whole prefix (a /64), so keying
+ * by the full address would let one client rotate through 2^64 keys.
+ */
+import net from "node:net";
+import ipaddr from "ipaddr.js";
+
+export function addressKey(address: string, ipv6Prefix: number): string {
+  if (!net.isIPv6(address) || ipv6Prefix >= 128) return address;
+  const zone = address.indexOf("%");
+  const plain = zone === -1 ? address : address.slice(0, zone);
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${plain}/${ipv6Prefix}`).toString()}/${ipv6Prefix}`;
+}

@@ -1,0 +1,81 @@
+/**
+ * The one place where rate limiters are built (rate-limiter-flexible). Policies ask for a limiter by
+ * name and limit; the backend (memory today, Redis with an in-memory insurance limiter later) is
+ * chosen here and nowhere else.
+ */
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+
+export interface Limit {
+  points: number;
+  /** Window length, ms. */
+  duration: number;
+  /** Once exceeded, the key stays blocked this long (ms). */
+  block?: number | undefined;
+}
+
+/** Where a key stands after a request: enough to answer 429 or to send `RateLimit-*` headers. */
+export interface LimitState {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Until the window (or block) ends, ms. */
+  resetMs: number;
+}
+
+export interface Limiter {
+  readonly name: string;
+  /** Counts one request against `key`. */
+  consume(key: string): Promise<LimitState>;
+  /** Where `key` stands, without counting anything. */
+  peek(key: string): Promise<LimitState>;
+  /** Forgets `key` (a successful login clears its failure counter). */
+  reset(key: string): Promise<void>;
+}
+
+export type LimiterFactory = (name: string, limit: Limit) => Limiter;
+
+export const memoryLimiters: LimiterFactory = (name, limit) =>
+  wrap(
+    name,
+    limit,
+    new RateLimiterMemory({
+      keyPrefix: name,
+      points: limit.points,
+      duration: limit.duration / 1000,
+      blockDuration: (limit.block ?? 0) / 1000,
+    }),
+  );
+
+interface FlexibleLimiter {
+  consume(key: string, points?: number): Promise<RateLimiterRes>;
+  get(key: string): Promise<RateLimiterRes | null>;
+  delete(key: string): Promise<boolean>;
+}
+
+function wrap(name: string, limit: Limit, limiter: FlexibleLimiter): Limiter {
+  const state = (res: RateLimiterRes, allowed: boolean): LimitState => ({
+    allowed,
+    limit: limit.points,
+    remaining: Math.max(0, res.remainingPoints),
+    resetMs: Math.max(0, res.msBeforeNext),
+  });
+  return {
+    name,
+    async consume(key) {
+      try {
+        return state(await limiter.consume(key), true);
+      } catch (rejection) {
+        if (rejection instanceof RateLimiterRes) return state(rejection, false);
+        throw rejection;
+      }
+    },
+    async peek(key) {
+      const res = await limiter.get(key);
+      if (!res) return { allowed: true, limit: limit.points, remaining: limit.points, resetMs: 0 };
+      return state(res, res.consumedPoints < limit.points);
+    },
+    async reset(key) {
+      await limiter.delete(key);
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * Which limits apply where, and in which order. Login follows Synapse's order: the address limit, the
+ * failed-attempts check, the password, then the account limit on success only — except that the
+ * account limit is checked (not counted) before the password, so a login the gateway would refuse
+ * never creates a session on the homeserver.
+ */
+
+import type { ServerResponse } from "node:http";
+import type { Config } from "../config/schema.js";
+import { MatrixError } from "../http/errors.js";
+import { compileEndpoints } from "../proxy/endpoint-pattern.js";
+import { addressKey } from "./address-key.js";
+import { createInFlightLimiter } from "./in-flight.js";
+import type { Limiter, LimiterFactory, LimitState } from "./limiter.js";
+
+type RateLimitConfig = Config["rate_limits"];
+
+/** `RateLimit-*` headers (IETF draft-ietf-httpapi-ratelimit-headers) for a limited route's answer. */
+export type RateLimitHeaders = Record<string, string>;
+
+export interface RateLimits {
+  /** Counts a request in flight for the address until `res` closes; throws 429 at the cap. */
+  enterInFlight(address: string, res: ServerResponse): void;
+  /** Counts any login attempt from the address (first, before the body is read). */
+  loginAttempt(address: string): Promise<RateLimitHeaders>;
+  /** Refuses a login whose account is locked by failures or over its success limit (nothing is counted). */
+  loginAllowed(address: string, userId: string): Promise<void>;
+  loginFailed(address: string, userId: string): Promise<void>;
+  loginSucceeded(address: string, userId: string): Promise<void>;
+  /** `family`: the refresh token's chain, when the token is well-formed. */
+  refresh(address: string, family: string | undefined): Promise<RateLimitHeaders>;
+  unauthenticated(address: string, method: string, path: string): Promise<RateLimitHeaders>;
+  authenticated(userId: string, method: string, path: string): Promise<RateLimitHeaders>;
+}
+
+const NO_HEADERS: RateLimitHeaders = Object.freeze({}) as RateLimitHeaders;
+
+export const noRateLimits: RateLimits = {
+  enterInFlight() {},
+  loginAttempt: async () => NO_HEADERS,
+  loginAllowed: async () => {},
+  loginFailed: async () => {},
+  loginSucceeded: async () => {},
+  refresh: async () => NO_HEADERS,
+  unauthenticated: async () => NO_HEADERS,
+  authenticated: async () => NO_HEADERS,
+};
+
+const REGISTRATION = compileEndpoints(["POST /_matrix/client/{api/v1,r0,v3}/register"]);
+
+export function createRateLimits(config: RateLimitConfig, build: LimiterFactory): RateLimits {
+  if (!config.enabled) return noRateLimits;
+  const key = (address: string) => addressKey(address, config.ipv6_prefix);
+  const inFlight = createInFlightLimiter(config.max_in_flight_per_address);
+
+  const loginAddress = build("login_address", config.login.per_address);
+  const loginAccount = build("login_account", config.login.per_account);
+  const failedAccount = build("login_failed_account", config.login.failed_per_account);
+  const failedAddressAccount = build("login_failed_address_account", config.login.failed_per_address_account);
+  const refreshAddress = build("refresh_address", config.refresh.per_address);
+  const refreshSession = build("refresh_session", config.refresh.per_session);
+  const registration = build("registration_address", config.registration.per_address);
+  const publicAddress = build("public_address", config.public.per_address);
+  const perUser = build("user", config.per_user);
+  const classes = Object.entries(config.routes).map(([name, routeClass]) => ({
+    matcher: compileEndpoints(routeClass.match),
+    limiter: build(`route_${name}`, routeClass),
+  }));
+  const exempt = new Set(config.exempt_users);
+
+  return {
+    enterInFlight(address, res) {
+      if (!inFlight.enter(key(address), res)) {
+        throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many concurrent requests", { retry_after_ms: 1000 }, { "Retry-After": "1" });
+      }
+    },
+    async loginAttempt(address) {
+      return headersOf(allow(await loginAddress.consume(key(address))));
+    },
+    async loginAllowed(address, userId) {
+      const account = userId.toLowerCase();
+      allow(await failedAccount.peek(account));
+      allow(await failedAddressAccount.peek(`${key(address)} ${account}`));
+      allow(await loginAccount.peek(account));
+    },
+    async loginFailed(address, userId) {
+      const account = userId.toLowerCase();
+      await Promise.all([failedAccount.consume(account), failedAddressAccount.consume(`${key(address)} ${account}`)]);
+    },
+    async loginSucceeded(address, userId) {
+      const account = userId.toLowerCase();
+      await Promise.all([loginAccount.consume(account), failedAddressAccount.reset(`${key(address)} ${account}`)]);
+    },
+    async refresh(address, family) {
+      const byAddress = allow(await refreshAddress.consume(key(address)));
+      if (family === undefined) return headersOf(byAddress);
+      return headersOf(tightest(byAddress, allow(await refreshSession.consume(family))));
+    },
+    async unauthenticated(address, method, path) {
+      const limiter = REGISTRATION.matches(method, path) ? registration : publicAddress;
+      return headersOf(allow(await limiter.consume(key(address))));
+    },
+    async authenticated(userId, method, path) {
+      if (exempt.has(userId)) return NO_HEADERS;
+      let state = allow(await perUser.consume(userId));
+      for (const routeClass of classes) {
+        if (routeClass.matcher.matches(method, path)) state = tightest(state, allow(await routeClass.limiter.consume(userId)));
+      }
+      return headersOf(state);
+    },
+  };
+}
+
+function allow(state: LimitState): LimitState {
+  if (state.allowed) return state;
+  throw limitExceeded(state);
+}
+
+function tightest(a: LimitState, b: LimitState): LimitState {
+  return b.remaining < a.remaining ? b : a;
+}
+
+/** `429 M_LIMIT_EXCEEDED` with `retry_after_ms`, `Retry-After` and the `RateLimit-*` headers. */
+export function limitExceeded(state: LimitState): MatrixError {
+  const retryAfterMs = Math.max(1, state.resetMs);
+  return new MatrixError(
+    429,
+    "M_LIMIT_EXCEEDED",
+    "Too many requests",
+    { retry_after_ms: retryAfterMs },
+    { "Retry-After": String(Math.ceil(retryAfterMs / 1000)), ...headersOf(state) },
+  );
+}
+
+function headersOf(state: LimitState): RateLimitHeaders {
+  return {
+    "RateLimit-Limit": String(state.limit),
+    "RateLimit-Remaining": String(state.remaining),
+    "RateLimit-Reset": String(Math.ceil(state.resetMs / 1000)),
+  };
+}
+
+export type { Limiter };
