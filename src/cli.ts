@@ -1,81 +1,57 @@
 #!/usr/bin/env node
 /**
- * `matrix-auth-gateway --config FILE [--check]`: load the config (every problem printed as
- * `FILE:LINE:COL: dotted.path: message`, exit 2), then listen until SIGTERM/SIGINT.
+ * The `matrix-auth-gateway` command: `run` (the default), `check-config`, `sessions`, `gen-secret`,
+ * `gen-keys`. Each takes `--help`. A bad configuration exits 2 before anything starts.
  */
-import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./config/load.js";
-import { createGateway } from "./gateway.js";
-import { createLogger } from "./observability/log.js";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { checkConfigCommand } from "./commands/check-config.js";
+import { runCommand } from "./commands/run.js";
+import { genKeysCommand, genSecretCommand } from "./commands/secrets.js";
+import { sessionsCommand } from "./commands/sessions.js";
+import { type Command, helpText, type IO } from "./commands/shared.js";
 
-const USAGE = `Usage: matrix-auth-gateway [--config FILE] [--check]
+const COMMANDS: Command[] = [runCommand, checkConfigCommand, sessionsCommand, genSecretCommand, genKeysCommand];
 
-  -c, --config FILE   configuration file (default: config/gateway.yaml)
-      --check         validate the configuration and exit
-  -h, --help          show this help
-`;
+const io: IO = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
 
-async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const file = args.values.config ?? "config/gateway.yaml";
-  const check = args.values.check ?? false;
-
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(file, { createMissingSecret: !check });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  if (check) {
-    process.stdout.write(`${file}: configuration is valid\n`);
-    return 0;
-  }
-
-  const logger = createLogger(config.log.level);
-  const gateway = createGateway(config, { logger });
-  const address = await gateway.listen();
-  logger.info({ address: address.address, port: address.port, upstream: config.upstream.url, store: config.store.type }, "listening");
-
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, "shutting down");
-      gateway.close().then(resolve, (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        resolve();
-      });
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
-  logger.info("stopped");
-  return 0;
+function overview(): string {
+  return [
+    "Usage: matrix-auth-gateway [COMMAND] [OPTIONS]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`),
+    "",
+    "Without a command, `run` is meant: matrix-auth-gateway --config FILE [--check].",
+    "`matrix-auth-gateway COMMAND --help` tells more.",
+    "",
+  ].join("\n");
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    options: {
-      config: { type: "string", short: "c" },
-      check: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+export async function main(argv: string[]): Promise<number> {
+  const named = COMMANDS.find((c) => c.name === argv[0]);
+  const command = named ?? runCommand;
+  const args = named ? argv.slice(1) : argv;
+  if (!named && (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help")) {
+    io.out(overview());
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...command.options, help: { type: "boolean", short: "h" } } as ParseArgsConfig["options"],
+      strict: true,
+      allowPositionals: command === sessionsCommand,
+    });
+  } catch (error) {
+    io.err(`${(error as Error).message}\n\n${helpText(command)}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.out(helpText(command));
+    return 0;
+  }
+  return command.main(parsed.values as Record<string, string | boolean | undefined>, io, parsed.positionals);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,6 +1,11 @@
 /**
- * `createGateway(config, deps)`: builds the pieces once and wires them to an HTTP server.
- * No request logic lives here; the request's path is in `router.ts`.
+ * `createGateway(config, deps)`: builds the pieces and wires them to an HTTP server. No request
+ * logic lives here; the request's path is in `router.ts`.
+ *
+ * What lives as long as the process (server, store, metrics, logger) is built once. What follows
+ * the configuration (keys, token lifetimes, limits, public endpoints, the upstream) is the *runtime*,
+ * rebuilt by `reload()` on SIGHUP and swapped in for the next request; requests in flight finish
+ * on the runtime they started with.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,13 +15,17 @@ import { type Clock, type RandomBytes, secureRandom, systemClock } from "./clock
 import type { Config } from "./config/schema.js";
 import { type CredentialsSource, createUpstreamLogin } from "./credentials/upstream-login.js";
 import { trustedProxies } from "./http/client-address.js";
+import { CORS_HEADERS } from "./http/respond.js";
 import { createLogger, type Logger } from "./observability/log.js";
+import { createMetrics, type Metrics, serveMetrics } from "./observability/metrics.js";
 import { createForwarder } from "./proxy/forward.js";
 import { type LimiterFactory, memoryLimiters } from "./ratelimit/limiter.js";
 import { createRateLimits } from "./ratelimit/policies.js";
 import { createRouter } from "./router.js";
 import type { RouteContext } from "./routes/context.js";
+import { createReadiness } from "./routes/health.js";
 import { createStore, type Store } from "./store/index.js";
+import { instrumentStore } from "./store/instrument.js";
 import { createUpstreamClient } from "./upstream/client.js";
 
 export interface GatewayDeps {
@@ -33,21 +42,56 @@ export interface GatewayDeps {
 
 export interface Gateway {
   server: http.Server;
-  sessions: SessionService;
+  /** The sessions of the current runtime. */
+  readonly sessions: SessionService;
+  metrics: Metrics;
   listen(): Promise<AddressInfo>;
+  /** Where `/metrics` is served, once listening (when `metrics.listen` is set). */
+  metricsAddress(): AddressInfo | undefined;
+  /**
+   * Applies a new configuration to the next requests. Keys that need a restart (listen, store,
+   * metrics listener) keep their running values; their names are returned.
+   */
+  reload(config: Config): string[];
   /** Stops accepting, waits for in-flight requests (up to `http.shutdown_timeout`), closes the store. */
   close(): Promise<void>;
 }
 
+/** A request Node cannot parse (smuggling attempts, bad framing) still gets a JSON Matrix error with CORS (contract). */
+const MALFORMED_REQUEST_BODY = JSON.stringify({ errcode: "M_UNKNOWN", error: "Malformed HTTP request" });
+const MALFORMED_REQUEST_RESPONSE = [
+  "HTTP/1.1 400 Bad Request",
+  "Connection: close",
+  "Content-Type: application/json",
+  ...Object.entries(CORS_HEADERS).map(([name, value]) => `${name}: ${value}`),
+  `Content-Length: ${Buffer.byteLength(MALFORMED_REQUEST_BODY)}`,
+  "",
+  MALFORMED_REQUEST_BODY,
+].join("\r\n");
+
 /** How often sessions past their limits are swept from the store. */
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
-export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
-  const clock = deps.clock ?? systemClock;
-  const random = deps.random ?? secureRandom;
-  const logger = deps.logger ?? createLogger(config.log.level);
-  const store = deps.store ?? createStore(config);
+/** What lives as long as the process. */
+interface Shared {
+  clock: Clock;
+  random: RandomBytes;
+  logger: Logger;
+  store: Store;
+  metrics: Metrics;
+  deps: GatewayDeps;
+}
 
+/** What follows the configuration. */
+interface Runtime {
+  config: Config;
+  sessions: SessionService;
+  forwarder: ReturnType<typeof createForwarder>;
+  handle: http.RequestListener;
+}
+
+function buildRuntime(config: Config, shared: Shared): Runtime {
+  const { clock, random, logger, store, metrics, deps } = shared;
   const accessTokens = createAccessTokens({
     secret: config.jwt.secret,
     issuer: config.jwt.issuer,
@@ -63,6 +107,9 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     cache: { ttlMs: config.store.cache_ttl, size: config.store.cache_size },
     clock,
     random,
+    onCacheLookup: (hit) => metrics.sessionCache.inc({ result: hit ? "hit" : "miss" }),
+    revocationPollMs: config.store.type === "memory" ? 0 : config.store.revocation_poll,
+    onError: (error) => logger.warn({ err: error }, "reading the revocation feed failed"),
   });
   const upstream = createUpstreamClient(config.upstream.url, config.upstream.timeout);
   const forwarder = createForwarder({
@@ -83,55 +130,116 @@ export function createGateway(config: Config, deps: GatewayDeps = {}): Gateway {
     upstream,
     forwarder,
     trusted: trustedProxies(config.trusted_proxies),
-    rateLimits: createRateLimits(config.rate_limits, deps.limiters ?? memoryLimiters),
+    rateLimits: createRateLimits(config.rate_limits, deps.limiters ?? memoryLimiters, (policy) => metrics.rateLimited.inc({ policy })),
     logger,
+    metrics,
   };
+  return { config, sessions, forwarder, handle: createRouter(ctx, createReadiness(store, config.upstream.url)) };
+}
+
+export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway {
+  const logger = deps.logger ?? createLogger(initial.log.level);
+  const store = instrumentStore(deps.store ?? createStore(initial), (operation, error) => {
+    metrics.storeErrors.inc({ operation });
+    logger.error({ err: error, operation }, "store operation failed");
+  });
+  const metrics = createMetrics(() => store.countSessions());
+  const shared: Shared = { clock: deps.clock ?? systemClock, random: deps.random ?? secureRandom, logger, store, metrics, deps };
+  let runtime = buildRuntime(initial, shared);
+  const retired = new Set<Runtime>();
 
   const server = http.createServer(
     {
-      headersTimeout: config.http.headers_timeout,
-      requestTimeout: config.http.request_timeout,
-      keepAliveTimeout: config.http.keep_alive_timeout,
+      headersTimeout: initial.http.headers_timeout,
+      requestTimeout: initial.http.request_timeout,
+      keepAliveTimeout: initial.http.keep_alive_timeout,
       insecureHTTPParser: false,
     },
-    createRouter(ctx),
+    (req, res) => runtime.handle(req, res),
   );
   server.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    if (socket.writable) socket.end(MALFORMED_REQUEST_RESPONSE);
     else socket.destroy();
   });
 
   const sweeper = setInterval(() => {
-    sessions.sweep().catch((error: unknown) => logger.error({ err: error }, "sweeping expired sessions failed"));
+    runtime.sessions.sweep().catch((error: unknown) => logger.error({ err: error }, "sweeping expired sessions failed"));
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
 
   let closing: Promise<void> | undefined;
+  let metricsServer: http.Server | undefined;
+  let metricsAddress: AddressInfo | undefined;
   return {
     server,
-    sessions,
-    listen() {
-      return new Promise((resolve, reject) => {
+    get sessions() {
+      return runtime.sessions;
+    },
+    metrics,
+    async listen() {
+      const address = await new Promise<AddressInfo>((resolve, reject) => {
         server.once("error", reject);
-        server.listen(config.listen.port, config.listen.host, () => {
+        server.listen(initial.listen.port, initial.listen.host, () => {
           server.off("error", reject);
           resolve(server.address() as AddressInfo);
         });
       });
+      if (initial.metrics.listen) {
+        const served = await serveMetrics(metrics, initial.metrics.listen.host, initial.metrics.listen.port);
+        metricsServer = served.server;
+        metricsAddress = served.address;
+      }
+      return address;
+    },
+    metricsAddress: () => metricsAddress,
+    reload(config) {
+      const needRestart = restartOnlyChanges(runtime.config, config);
+      const previous = runtime;
+      runtime = buildRuntime(
+        { ...config, listen: initial.listen, store: initial.store, metrics: initial.metrics, http: initial.http },
+        shared,
+      );
+      logger.level = config.log.level;
+      // The old runtime still serves the requests it started (long-polls included), then its sockets close.
+      retired.add(previous);
+      previous.sessions.close();
+      const drainMs = previous.config.upstream.timeout + previous.config.upstream.max_long_poll;
+      setTimeout(() => {
+        retired.delete(previous);
+        previous.forwarder.close();
+      }, drainMs).unref();
+      return needRestart;
     },
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.http.shutdown_timeout).unref());
+        const deadline = new Promise<void>((resolve) => setTimeout(resolve, runtime.config.http.shutdown_timeout).unref());
         await Promise.race([drained, deadline]);
         server.closeAllConnections();
-        forwarder.close();
-        sessions.close();
+        metricsServer?.close();
+        for (const old of [...retired, runtime]) old.forwarder.close();
+        runtime.sessions.close();
         await store.close();
       })();
       return closing;
     },
   };
+}
+
+/** Keys whose new value only a restart applies. */
+function restartOnlyChanges(running: Config, next: Config): string[] {
+  const changed: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(running.listen, next.listen)) changed.push("listen");
+  if (
+    !same({ ...running.store, encryption_key: undefined }, { ...next.store, encryption_key: undefined }) ||
+    !running.store.encryption_key.equals(next.store.encryption_key)
+  ) {
+    changed.push("store");
+  }
+  if (!same(running.metrics, next.metrics)) changed.push("metrics");
+  if (!same(running.http, next.http)) changed.push("http");
+  return changed;
 }

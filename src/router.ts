@@ -1,19 +1,23 @@
 /**
  * The request's path through the gateway:
  *   1. the path must be canonical (what the gateway checks is what the upstream routes);
- *   2. `/health` and the gateway's own endpoints (login, refresh, logout) are answered here;
- *   3. the Matrix namespaces are authenticated and proxied (`routes/proxied.ts`);
- *   4. operator-listed passthrough prefixes are proxied untouched;
- *   5. anything else is `404 M_UNRECOGNIZED`.
- * Every error is rendered here, in one place.
+ *   2. the in-flight cap of the client address;
+ *   3. `/health`, `/ready` and the gateway's own endpoints (login, refresh, logout) are answered here;
+ *   4. the Matrix namespaces are authenticated and proxied (`routes/proxied.ts`);
+ *   5. operator-listed passthrough prefixes are proxied untouched;
+ *   6. anything else is `404 M_UNRECOGNIZED`.
+ * Every error is rendered here, in one place; every request ends in one log line and its metrics.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { clientAddress } from "./http/client-address.js";
 import { badPath, internalError, MatrixError, unrecognized } from "./http/errors.js";
+import { newRequestInfo, type RequestInfo } from "./http/request-info.js";
 import { sendError, sendPreflight } from "./http/respond.js";
 import { scrubUrl } from "./observability/log.js";
+import type { RouteLabel } from "./observability/metrics.js";
+import { createRequestObserver } from "./observability/request-log.js";
 import { isCanonicalPath } from "./proxy/canonical-path.js";
-import type { Handler, RequestInfo, RouteContext } from "./routes/context.js";
+import type { Handler, RouteContext } from "./routes/context.js";
 import { health } from "./routes/health.js";
 import { createLoginHandler, loginFlows } from "./routes/login.js";
 import { createLogoutHandler } from "./routes/logout.js";
@@ -25,27 +29,32 @@ export const SEED_PREFIX = "/_matrix/client/api/v1";
 export const CLIENT_PREFIXES = [SEED_PREFIX, "/_matrix/client/r0", "/_matrix/client/v3"];
 const MATRIX_NAMESPACES = ["/_matrix/client/", "/_matrix/media/", "/.well-known/matrix/"];
 
-type MethodTable = Partial<Record<string, Handler>>;
+interface OwnEndpoint {
+  route: RouteLabel;
+  methods: Partial<Record<string, Handler>>;
+}
 
-export function ownEndpoints(ctx: RouteContext): Map<string, MethodTable> {
-  const table = new Map<string, MethodTable>();
+export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, OwnEndpoint> {
+  const table = new Map<string, OwnEndpoint>();
   for (const prefix of CLIENT_PREFIXES) {
-    table.set(`${prefix}/login`, { GET: loginFlows, POST: createLoginHandler(ctx, prefix === SEED_PREFIX) });
-    table.set(`${prefix}/logout`, { POST: createLogoutHandler(ctx, "session") });
-    table.set(`${prefix}/logout/all`, { POST: createLogoutHandler(ctx, "all") });
+    table.set(`${prefix}/login`, { route: "login", methods: { GET: loginFlows, POST: createLoginHandler(ctx, prefix === SEED_PREFIX) } });
+    table.set(`${prefix}/logout`, { route: "logout", methods: { POST: createLogoutHandler(ctx, "session") } });
+    table.set(`${prefix}/logout/all`, { route: "logout", methods: { POST: createLogoutHandler(ctx, "all") } });
   }
-  table.set(`${SEED_PREFIX}/tokenrefresh`, { POST: createRefreshHandler(ctx, "seed") });
+  table.set(`${SEED_PREFIX}/tokenrefresh`, { route: "refresh", methods: { POST: createRefreshHandler(ctx, "seed") } });
   const specRefresh = createRefreshHandler(ctx, "spec");
-  table.set("/_matrix/client/v1/refresh", { POST: specRefresh });
-  table.set("/_matrix/client/v3/refresh", { POST: specRefresh });
-  table.set("/health", { GET: health, HEAD: health });
+  table.set("/_matrix/client/v1/refresh", { route: "refresh", methods: { POST: specRefresh } });
+  table.set("/_matrix/client/v3/refresh", { route: "refresh", methods: { POST: specRefresh } });
+  table.set("/health", { route: "health", methods: { GET: health, HEAD: health } });
+  table.set("/ready", { route: "ready", methods: { GET: ready, HEAD: ready } });
   return table;
 }
 
-export function createRouter(ctx: RouteContext) {
-  const own = ownEndpoints(ctx);
+export function createRouter(ctx: RouteContext, ready: Handler) {
+  const own = ownEndpoints(ctx, ready);
   const proxied = createProxiedHandler(ctx);
   const passthrough = ctx.config.passthrough_prefixes;
+  const observe = createRequestObserver(ctx.logger, ctx.metrics, ctx.config.log.requests);
 
   const fail = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
     if (error instanceof MatrixError) {
@@ -56,36 +65,48 @@ export function createRouter(ctx: RouteContext) {
     sendError(res, internalError());
   };
 
-  const route = (req: IncomingMessage, res: ServerResponse): Promise<void> | void => {
+  const route = (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> | void => {
     const url = req.url ?? "";
     const queryStart = url.indexOf("?");
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     if (!isCanonicalPath(path)) throw badPath();
+    info.path = path;
+    info.address = clientAddress(req, ctx.trusted);
+    ctx.rateLimits.enterInFlight(info.address, res);
     const method = req.method ?? "GET";
-    const address = clientAddress(req, ctx.trusted);
-    ctx.rateLimits.enterInFlight(address, res);
-    const info: RequestInfo = { path, address };
 
     const endpoint = own.get(path);
     if (endpoint) {
-      if (method === "OPTIONS") return sendPreflight(res);
-      const handler = endpoint[method];
+      if (method === "OPTIONS") {
+        info.route = "preflight";
+        return sendPreflight(res);
+      }
+      info.route = endpoint.route;
+      const handler = endpoint.methods[method];
       if (!handler) throw unrecognized(405);
       return handler(req, res, info);
     }
     if (MATRIX_NAMESPACES.some((ns) => path.startsWith(ns))) {
-      if (method === "OPTIONS") return sendPreflight(res);
+      if (method === "OPTIONS") {
+        info.route = "preflight";
+        return sendPreflight(res);
+      }
       return proxied(req, res, info);
     }
     if (passthrough.some((prefix) => path.startsWith(prefix))) {
-      return ctx.forwarder.forward(req, res, { url, upstreamToken: undefined, passthrough: true, clientAddress: address });
+      info.route = "passthrough";
+      return ctx.forwarder.forward(req, res, { url, upstreamToken: undefined, passthrough: true, info });
     }
     throw unrecognized();
   };
 
   return (req: IncomingMessage, res: ServerResponse): void => {
+    const startedAt = performance.now();
+    const info = newRequestInfo(req);
+    res.setHeader("X-Request-Id", info.requestId);
+    res.once("close", () => observe(req, res, info, startedAt));
     try {
-      route(req, res)?.catch((error: unknown) => fail(req, res, error));
+      route(req, res, info)?.catch((error: unknown) => fail(req, res, error));
     } catch (error) {
       fail(req, res, error);
     }

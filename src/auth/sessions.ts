@@ -44,18 +44,45 @@ export interface SessionServiceOptions {
   cache: { ttlMs: number; size: number };
   clock: Clock;
   random: RandomBytes;
+  /** Told whether each hot-path lookup was served from the cache (metrics). */
+  onCacheLookup?: (hit: boolean) => void;
+  /**
+   * How often to read the store's revocation feed, so a session ended by another process (a worker,
+   * the admin command) stops working here too. 0 turns it off.
+   */
+  revocationPollMs?: number;
+  onError?: (error: unknown) => void;
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;
 
 export function createSessionService(options: SessionServiceOptions) {
-  const { store, accessTokens, tokens, clock, random } = options;
+  const { store, accessTokens, tokens, clock, random, onCacheLookup } = options;
   const cache = new NodeCache({
     stdTTL: Math.max(1, Math.floor(options.cache.ttlMs / 1000)),
     checkperiod: 60,
     useClones: false,
     maxKeys: options.cache.size,
   });
+
+  let feedCursor: number | undefined;
+  let polling = false;
+  const pollRevocations = async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      const feed = await store.revokedSince(feedCursor);
+      for (const id of feed.sessionIds) cache.del(id);
+      feedCursor = feed.cursor;
+    } catch (error) {
+      options.onError?.(error);
+    } finally {
+      polling = false;
+    }
+  };
+  const poller = options.revocationPollMs ? setInterval(pollRevocations, options.revocationPollMs) : undefined;
+  poller?.unref();
+  if (poller) void pollRevocations();
 
   const remember = (session: SessionRecord): ActiveSession => {
     const active: ActiveSession = {
@@ -131,6 +158,7 @@ export function createSessionService(options: SessionServiceOptions) {
     async authenticate(token: string, options?: { allowExpired?: boolean }): Promise<ActiveSession> {
       const claims = accessTokens.verify(token, options);
       let session = cache.get<ActiveSession>(claims.sid);
+      onCacheLookup?.(session !== undefined);
       if (session === undefined) {
         const record = await store.getSession(claims.sid);
         if (!record) throw unknownToken();
@@ -158,7 +186,13 @@ export function createSessionService(options: SessionServiceOptions) {
       return store.deleteExpired(clock.now(), tokens.refresh_ttl);
     },
 
+    /** Every session of a user, as stored. */
+    list(userId: string): Promise<SessionRecord[]> {
+      return store.listUserSessions(userId);
+    },
+
     close(): void {
+      if (poller) clearInterval(poller);
       cache.close();
     },
   };

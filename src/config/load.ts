@@ -64,7 +64,9 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     return { line: pos.line, col: pos.col, path: dotted, message };
   };
 
-  const problems: ConfigProblem[] = doc.errors.map((e) => at(e.pos[0], "", e.message.split("\n")[0] ?? e.message));
+  const problems: ConfigProblem[] = doc.errors.map((e) =>
+    at(e.pos[0], e.code === "DUPLICATE_KEY" ? keyPathAt(doc, e.pos[0]) : "", e.message.split("\n")[0] ?? e.message),
+  );
   if (problems.length) throw new ConfigError(file, problems);
 
   visit(doc, {
@@ -246,6 +248,21 @@ function keyOffsetOf(doc: Document, keyPath: PropertyKey[]): number | undefined 
     }
   }
   return undefined;
+}
+
+/** Dotted path of the mapping key that starts at `offset` (a duplicate key names itself). */
+function keyPathAt(doc: Document, offset: number): string {
+  let found = "";
+  visit(doc, {
+    Pair(_key, pair, ancestry) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
+        found = dottedPath([...ancestry, pair]);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 function dottedPath(ancestry: readonly unknown[]): string {

@@ -35,6 +35,11 @@ export const DEFAULT_STORE_TYPE = "sqlite";
 export const DEFAULT_STORE_PATH = "./data/gateway.sqlite";
 /** Defaults to 5m: how long a session stays in the in-process cache between store reads. */
 export const DEFAULT_SESSION_CACHE_TTL = "5m";
+/**
+ * Defaults to 1s: how often the gateway reads the store's revocation feed, so that a session ended by
+ * another process sharing the store (a worker, the admin command) stops working here within this.
+ */
+export const DEFAULT_REVOCATION_POLL = "1s";
 /** Defaults to 100000 sessions kept in the in-process cache. */
 export const DEFAULT_SESSION_CACHE_SIZE = 100_000;
 /** Defaults to 10s: a client must send its whole header block within this (slowloris). */
@@ -48,6 +53,8 @@ export const DEFAULT_MAX_JSON_BODY = "64KiB";
 /** Defaults to 30s: how long SIGTERM waits for in-flight requests. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = "30s";
 export const DEFAULT_LOG_LEVEL = "info";
+/** Defaults to loopback: metrics are for the operator's scraper, not the world. */
+export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
 /**
  * Endpoints forwarded without a token (a token that is present is still checked and swapped).
@@ -210,6 +217,7 @@ export const configSchema = z.strictObject({
       encryption_key_file: z.string().min(1).optional(),
       cache_ttl: duration.prefault(DEFAULT_SESSION_CACHE_TTL),
       cache_size: z.number().int().positive().default(DEFAULT_SESSION_CACHE_SIZE),
+      revocation_poll: duration.prefault(DEFAULT_REVOCATION_POLL),
     })
     .prefault({}),
   trusted_proxies: z.array(cidr).default([]),
@@ -262,9 +270,18 @@ export const configSchema = z.strictObject({
       shutdown_timeout: duration.prefault(DEFAULT_SHUTDOWN_TIMEOUT),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      /** Off unless set: the Prometheus listener, on its own address (never the public port). */
+      listen: z
+        .strictObject({ host: z.string().min(1).default(DEFAULT_METRICS_HOST), port: z.number().int().min(0).max(65535) })
+        .optional(),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default(DEFAULT_LOG_LEVEL),
+      requests: z.boolean().default(true),
     })
     .prefault({}),
 });

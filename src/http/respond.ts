@@ -29,6 +29,11 @@ export function sendError(res: ServerResponse, error: MatrixError): void {
   sendJson(res, error.status, error.body(), error.headers);
 }
 
+/** Headers for whatever answer comes next (own or relayed): request id, `RateLimit-*`. */
+export function setHeaders(res: ServerResponse, headers: Record<string, string>): void {
+  for (const name in headers) res.setHeader(name, headers[name] as string);
+}
+
 /** Answers a CORS preflight: no token needed (browsers never send one with OPTIONS). */
 export function sendPreflight(res: ServerResponse): void {
   sendJson(res, 200, {});

@@ -13,6 +13,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import { createProxyServer } from "http-proxy-3";
 import { unknownToken, upstreamTimeout, upstreamUnreachable } from "../http/errors.js";
+import type { RequestInfo } from "../http/request-info.js";
 import { sendError } from "../http/respond.js";
 import type { Logger } from "../observability/log.js";
 import { scrubUrl } from "../observability/log.js";
@@ -26,9 +27,8 @@ export interface ForwardOptions {
   sessionId?: string;
   /** Passthrough prefixes (federation, keys): the client's own `Authorization` is kept. */
   passthrough?: boolean;
-  clientAddress: string;
-  /** Added to the relayed response (the `RateLimit-*` headers of the limits that applied). */
-  responseHeaders?: Record<string, string>;
+  /** The request's info: its client address goes upstream, the upstream's timing comes back. */
+  info: RequestInfo;
 }
 
 export interface ForwarderOptions {
@@ -91,11 +91,12 @@ export function createForwarder(config: ForwarderOptions) {
 
   proxy.on("proxyRes", (proxyRes, req, res) => {
     const context = contexts.get(req);
+    if (context) context.options.info.upstreamMs = performance.now() - context.options.info.upstreamStart;
     const sessionId = context?.options.sessionId;
     if (proxyRes.statusCode === 401 && sessionId !== undefined) {
       relayRejection(proxyRes, res, () => config.onCredentialRejected(sessionId));
     } else {
-      relay(proxyRes, res, context?.options.responseHeaders);
+      relay(proxyRes, res);
     }
   });
 
@@ -115,6 +116,7 @@ export function createForwarder(config: ForwarderOptions) {
     forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
       prepareHeaders(req, options);
       req.url = options.url;
+      options.info.upstreamStart = performance.now();
       contexts.set(req, { options, timeoutMs: config.timeoutMs + longPollMs(options.url, config.maxLongPollMs), timedOut: false });
       proxy.web(req, res, onError);
     },
@@ -135,7 +137,8 @@ function prepareHeaders(req: IncomingMessage, options: ForwardOptions): void {
   for (const name of CLIENT_IDENTITY_HEADERS) delete headers[name];
   if (!options.passthrough) delete headers.authorization;
   if (options.upstreamToken !== undefined) headers.authorization = `Bearer ${options.upstreamToken}`;
-  headers["x-forwarded-for"] = options.clientAddress;
+  headers["x-forwarded-for"] = options.info.address;
+  headers["x-request-id"] = options.info.requestId;
 }
 
 /** A long-poll (`/sync?timeout=30000`, `/events?timeout=…`) may stay silent for its whole timeout. */
@@ -146,10 +149,8 @@ function longPollMs(url: string, max: number): number {
   return Number.isFinite(value) && value > 0 ? Math.min(value, max) : 0;
 }
 
-function relay(proxyRes: IncomingMessage, res: ServerResponse, extra: Record<string, string> | undefined): void {
-  const headers = responseHeaders(proxyRes);
-  if (extra) for (const name in extra) headers.push(name, extra[name] as string);
-  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
+function relay(proxyRes: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, withPresetHeaders(res, responseHeaders(proxyRes)));
   proxyRes.pipe(res);
 }
 
@@ -191,10 +192,25 @@ function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, onReject
       sendError(res, unknownToken(typeof error === "string" ? error : undefined));
       return;
     }
-    res.writeHead(401, proxyRes.statusMessage, withLength(responseHeaders(proxyRes), body.length));
+    res.writeHead(401, proxyRes.statusMessage, withPresetHeaders(res, withLength(responseHeaders(proxyRes), body.length)));
     res.end(body);
   });
   proxyRes.on("error", () => res.destroy());
+}
+
+/**
+ * Headers set earlier with `res.setHeader` (request id, `RateLimit-*`) moved into the flat list: Node's
+ * `writeHead` merges a flat list into preset headers with `setHeader`, which would keep only the last of
+ * several `Set-Cookie` headers.
+ */
+function withPresetHeaders(res: ServerResponse, flat: string[]): string[] {
+  for (const name of res.getHeaderNames()) {
+    const value = res.getHeader(name);
+    res.removeHeader(name);
+    if (Array.isArray(value)) for (const v of value) flat.push(name, v);
+    else if (value !== undefined) flat.push(name, String(value));
+  }
+  return flat;
 }
 
 /** The flat header list with `Content-Length` set to the buffered body's. */

@@ -15,6 +15,8 @@ export interface Limit {
 
 /** Where a key stands after a request: enough to answer 429 or to send `RateLimit-*` headers. */
 export interface LimitState {
+  /** The limiter's name: the policy in metrics. */
+  policy: string;
   allowed: boolean;
   limit: number;
   remaining: number;
@@ -30,6 +32,8 @@ export interface Limiter {
   peek(key: string): Promise<LimitState>;
   /** Forgets `key` (a successful login clears its failure counter). */
   reset(key: string): Promise<void>;
+  /** Gives back one point counted in advance for a request that turned out not to count (nothing once the window is over). */
+  refund(key: string): Promise<void>;
 }
 
 export type LimiterFactory = (name: string, limit: Limit) => Limiter;
@@ -50,10 +54,12 @@ interface FlexibleLimiter {
   consume(key: string, points?: number): Promise<RateLimiterRes>;
   get(key: string): Promise<RateLimiterRes | null>;
   delete(key: string): Promise<boolean>;
+  reward(key: string, points?: number): Promise<RateLimiterRes>;
 }
 
 function wrap(name: string, limit: Limit, limiter: FlexibleLimiter): Limiter {
   const state = (res: RateLimiterRes, allowed: boolean): LimitState => ({
+    policy: name,
     allowed,
     limit: limit.points,
     remaining: Math.max(0, res.remainingPoints),
@@ -71,11 +77,16 @@ function wrap(name: string, limit: Limit, limiter: FlexibleLimiter): Limiter {
     },
     async peek(key) {
       const res = await limiter.get(key);
-      if (!res) return { allowed: true, limit: limit.points, remaining: limit.points, resetMs: 0 };
+      // Every limit has a duration (≥ 1s), so a record whose time is up is one the store has not swept yet.
+      if (!res || res.msBeforeNext <= 0) return { policy: name, allowed: true, limit: limit.points, remaining: limit.points, resetMs: 0 };
       return state(res, res.consumedPoints < limit.points);
     },
     async reset(key) {
       await limiter.delete(key);
+    },
+    async refund(key) {
+      const res = await limiter.get(key);
+      if (res && res.msBeforeNext > 0 && res.consumedPoints > 0) await limiter.reward(key, 1);
     },
   };
 }

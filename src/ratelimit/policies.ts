@@ -2,7 +2,9 @@
  * Which limits apply where, and in which order. Login follows Synapse's order: the address limit, the
  * failed-attempts check, the password, then the account limit on success only — except that the
  * account limit is checked (not counted) before the password, so a login the gateway would refuse
- * never creates a session on the homeserver.
+ * never creates a session on the homeserver. Each attempt that reaches the password check is counted
+ * as failed in advance and given back when it succeeds or is never checked: a check followed by a later
+ * count would let a batch of concurrent guesses all pass before the first failure is counted.
  */
 
 import type { ServerResponse } from "node:http";
@@ -23,9 +25,13 @@ export interface RateLimits {
   enterInFlight(address: string, res: ServerResponse): void;
   /** Counts any login attempt from the address (first, before the body is read). */
   loginAttempt(address: string): Promise<RateLimitHeaders>;
-  /** Refuses a login whose account is locked by failures or over its success limit (nothing is counted). */
+  /**
+   * Refuses a login whose account is over its success limit or locked by failures; otherwise counts the
+   * attempt as failed in advance. Settle it with `loginSucceeded`, or `loginUnchecked` when the password
+   * was never judged (a 403 needs nothing more: it was counted).
+   */
   loginAllowed(address: string, userId: string): Promise<void>;
-  loginFailed(address: string, userId: string): Promise<void>;
+  loginUnchecked(address: string, userId: string): Promise<void>;
   loginSucceeded(address: string, userId: string): Promise<void>;
   /** `family`: the refresh token's chain, when the token is well-formed. */
   refresh(address: string, family: string | undefined): Promise<RateLimitHeaders>;
@@ -39,7 +45,7 @@ export const noRateLimits: RateLimits = {
   enterInFlight() {},
   loginAttempt: async () => NO_HEADERS,
   loginAllowed: async () => {},
-  loginFailed: async () => {},
+  loginUnchecked: async () => {},
   loginSucceeded: async () => {},
   refresh: async () => NO_HEADERS,
   unauthenticated: async () => NO_HEADERS,
@@ -48,10 +54,19 @@ export const noRateLimits: RateLimits = {
 
 const REGISTRATION = compileEndpoints(["POST /_matrix/client/{api/v1,r0,v3}/register"]);
 
-export function createRateLimits(config: RateLimitConfig, build: LimiterFactory): RateLimits {
+export function createRateLimits(
+  config: RateLimitConfig,
+  build: LimiterFactory,
+  onLimited: (policy: string) => void = () => {},
+): RateLimits {
   if (!config.enabled) return noRateLimits;
   const key = (address: string) => addressKey(address, config.ipv6_prefix);
   const inFlight = createInFlightLimiter(config.max_in_flight_per_address);
+  const allow = (state: LimitState): LimitState => {
+    if (state.allowed) return state;
+    onLimited(state.policy);
+    throw limitExceeded(state);
+  };
 
   const loginAddress = build("login_address", config.login.per_address);
   const loginAccount = build("login_account", config.login.per_account);
@@ -71,6 +86,7 @@ export function createRateLimits(config: RateLimitConfig, build: LimiterFactory)
   return {
     enterInFlight(address, res) {
       if (!inFlight.enter(key(address), res)) {
+        onLimited("in_flight");
         throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many concurrent requests", { retry_after_ms: 1000 }, { "Retry-After": "1" });
       }
     },
@@ -79,17 +95,31 @@ export function createRateLimits(config: RateLimitConfig, build: LimiterFactory)
     },
     async loginAllowed(address, userId) {
       const account = userId.toLowerCase();
-      allow(await failedAccount.peek(account));
-      allow(await failedAddressAccount.peek(`${key(address)} ${account}`));
-      allow(await loginAccount.peek(account));
+      const pair = `${key(address)} ${account}`;
+      const successes = await loginAccount.peek(account);
+      if (!successes.allowed) {
+        // Counting past the limit is what starts its `block`.
+        const counted = await loginAccount.consume(account);
+        throw limitExceeded(counted.allowed ? successes : counted);
+      }
+      allow(await failedAccount.consume(account));
+      const byPair = await failedAddressAccount.consume(pair);
+      if (!byPair.allowed) {
+        await failedAccount.refund(account);
+        throw limitExceeded(byPair);
+      }
     },
-    async loginFailed(address, userId) {
+    async loginUnchecked(address, userId) {
       const account = userId.toLowerCase();
-      await Promise.all([failedAccount.consume(account), failedAddressAccount.consume(`${key(address)} ${account}`)]);
+      await Promise.all([failedAccount.refund(account), failedAddressAccount.refund(`${key(address)} ${account}`)]);
     },
     async loginSucceeded(address, userId) {
       const account = userId.toLowerCase();
-      await Promise.all([loginAccount.consume(account), failedAddressAccount.reset(`${key(address)} ${account}`)]);
+      await Promise.all([
+        loginAccount.consume(account),
+        failedAccount.refund(account),
+        failedAddressAccount.reset(`${key(address)} ${account}`),
+      ]);
     },
     async refresh(address, family) {
       const byAddress = allow(await refreshAddress.consume(key(address)));
@@ -109,11 +139,6 @@ export function createRateLimits(config: RateLimitConfig, build: LimiterFactory)
       return headersOf(state);
     },
   };
-}
-
-function allow(state: LimitState): LimitState {
-  if (state.allowed) return state;
-  throw limitExceeded(state);
 }
 
 function tightest(a: LimitState, b: LimitState): LimitState {

@@ -4,7 +4,9 @@ import type { SessionService } from "../auth/sessions.js";
 import type { Config } from "../config/schema.js";
 import type { CredentialsSource } from "../credentials/upstream-login.js";
 import type { TrustedProxies } from "../http/client-address.js";
+import type { RequestInfo } from "../http/request-info.js";
 import type { Logger } from "../observability/log.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Forwarder } from "../proxy/forward.js";
 import type { RateLimits } from "../ratelimit/policies.js";
 import type { UpstreamClient } from "../upstream/client.js";
@@ -18,14 +20,9 @@ export interface RouteContext {
   trusted: TrustedProxies;
   rateLimits: RateLimits;
   logger: Logger;
+  metrics: Metrics;
 }
 
-/** What the router learned about a request before handing it on. */
-export interface RequestInfo {
-  /** Path without the query string, already checked to be canonical. */
-  path: string;
-  /** The client address (`trusted_proxies` applied). */
-  address: string;
-}
+export type { RequestInfo };
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => Promise<void> | void;

@@ -40,7 +40,8 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
         initialDeviceDisplayName: request.initialDeviceDisplayName,
       });
     } catch (error) {
-      if (error instanceof MatrixError && error.status === 403) await rateLimits.loginFailed(address, userId);
+      // A 403 was counted as a failure in advance; anything else never judged the password.
+      if (!(error instanceof MatrixError && error.status === 403)) await rateLimits.loginUnchecked(address, userId);
       if (error instanceof MatrixError && error.status < 500) {
         logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
       }

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extractToken } from "../auth/extract-token.js";
 import { missingToken } from "../http/errors.js";
+import { setHeaders } from "../http/respond.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
 import type { RequestInfo, RouteContext } from "./context.js";
 
@@ -13,23 +14,20 @@ export function createProxiedHandler(ctx: RouteContext) {
   const { sessions, forwarder, rateLimits } = ctx;
   const publicEndpoints = compileEndpoints(ctx.config.public_endpoints);
 
-  return async (req: IncomingMessage, res: ServerResponse, { path, address }: RequestInfo): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> => {
     const method = req.method as string;
     const { token, forwardUrl } = extractToken(req.url as string, req.headers, req.rawHeaders);
     if (token === undefined) {
-      if (!publicEndpoints.matches(method, path)) throw missingToken();
-      const responseHeaders = await rateLimits.unauthenticated(address, method, path);
-      forwarder.forward(req, res, { url: forwardUrl, upstreamToken: undefined, clientAddress: address, responseHeaders });
+      if (!publicEndpoints.matches(method, info.path)) throw missingToken();
+      info.route = "public";
+      setHeaders(res, await rateLimits.unauthenticated(info.address, method, info.path));
+      forwarder.forward(req, res, { url: forwardUrl, upstreamToken: undefined, info });
       return;
     }
+    info.route = "authenticated";
     const session = await sessions.authenticate(token);
-    const responseHeaders = await rateLimits.authenticated(session.userId, method, path);
-    forwarder.forward(req, res, {
-      url: forwardUrl,
-      upstreamToken: session.upstreamToken,
-      sessionId: session.id,
-      clientAddress: address,
-      responseHeaders,
-    });
+    info.userId = session.userId;
+    setHeaders(res, await rateLimits.authenticated(session.userId, method, info.path));
+    forwarder.forward(req, res, { url: forwardUrl, upstreamToken: session.upstreamToken, sessionId: session.id, info });
   };
 }

@@ -20,7 +20,8 @@ const REFUSED: Record<RefreshForm, () => MatrixError> = {
 
 export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Handler {
   const { config, sessions, rateLimits, logger } = ctx;
-  return async (req, res, { address }) => {
+  return async (req, res, info) => {
+    const { address } = info;
     const body = await readJsonBody(req, config.http.max_json_body);
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Refresh body must be a JSON object");
     const presented = (body as Record<string, unknown>).refresh_token;
@@ -31,6 +32,7 @@ export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Hand
     const outcome = await sessions.refresh(presented);
     if (!outcome.ok) {
       if (outcome.reason === "theft" && outcome.session) {
+        info.outcome = "theft";
         const session = outcome.session;
         logger.warn(
           { event: "refresh_token_reuse", user_id: session.userId, session: session.id },
@@ -43,6 +45,7 @@ export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Hand
       throw REFUSED[form]();
     }
     const { grant, retried } = outcome;
+    if (retried) info.outcome = "retry_in_grace";
     logger.info({ event: "refresh", user_id: grant.session.userId, session: grant.session.id, retried }, "refresh");
     const answer = { access_token: grant.accessToken, refresh_token: grant.refreshToken, expires_in_ms: grant.expiresInMs };
     sendJson(res, 200, answer, limitHeaders);

@@ -54,6 +54,16 @@ export function createMemoryStore(): Store {
       }
       return count;
     },
+    async countSessions() {
+      return sessions.size;
+    },
+    async listUserSessions(userId) {
+      return [...sessions.values()].filter((s) => s.userId === userId).map((s) => structuredClone(s));
+    },
+    async revokedSince() {
+      // One process owns a memory store, and it drops its own cache entries as it revokes.
+      return { sessionIds: [], cursor: 0 };
+    },
     async close() {
       sessions.clear();
       byFamily.clear();

@@ -10,7 +10,9 @@ import { decideRotation, nextRefreshState } from "../auth/rotation.js";
 import type { CredentialCipher } from "./credential-cipher.js";
 import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
+/** Revocation records are kept this long: far longer than any process caches a session. */
+const REVOCATION_RETENTION_MS = 24 * 3_600_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sessions (
@@ -28,6 +30,12 @@ CREATE TABLE IF NOT EXISTS sessions (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+-- Sessions ended on purpose, for other processes sharing this file to drop their cached copies.
+CREATE TABLE IF NOT EXISTS revocations (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  revoked_at INTEGER NOT NULL
+) STRICT;
 `;
 
 interface Row {
@@ -57,9 +65,19 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
     @refresh_family, @refresh_hash, @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at)`);
   const byId = db.prepare<[string], Row>("SELECT * FROM sessions WHERE id = ?");
   const byFamily = db.prepare<[string], Row>("SELECT * FROM sessions WHERE refresh_family = ?");
+  const count = db.prepare("SELECT COUNT(*) AS n FROM sessions");
   const byUser = db.prepare<[string], Row>("SELECT * FROM sessions WHERE user_id = ?");
   const deleteById = db.prepare<[string]>("DELETE FROM sessions WHERE id = ?");
-  const deleteByUser = db.prepare<[string]>("DELETE FROM sessions WHERE user_id = ?");
+  const recordRevocation = db.prepare<[string, number]>("INSERT INTO revocations (session_id, revoked_at) VALUES (?, ?)");
+  const revocationsAfter = db.prepare<[number], { seq: number; session_id: string }>(
+    "SELECT seq, session_id FROM revocations WHERE seq > ? ORDER BY seq LIMIT 10000",
+  );
+  const lastRevocation = db.prepare<[], { seq: number | null }>("SELECT MAX(seq) AS seq FROM revocations");
+  const pruneRevocations = db.prepare<[number]>("DELETE FROM revocations WHERE revoked_at <= ?");
+  const revoke = (id: string) => {
+    deleteById.run(id);
+    recordRevocation.run(id, Date.now());
+  };
   const deleteExpired = db.prepare<[number, number]>(
     "DELETE FROM sessions WHERE expires_at <= ?1 OR (refresh_issued_at IS NOT NULL AND refresh_issued_at <= ?1 - ?2)",
   );
@@ -83,7 +101,7 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
     const decision = decideRotation(state, row.expires_at, presentedHash, policy);
     if (decision === "expired") return { kind: "expired" };
     if (decision === "theft") {
-      deleteById.run(row.id);
+      revoke(row.id);
       return { kind: "theft", session: toRecord(row) };
     }
     const next = nextRefreshState(state, decision, nextHash, policy.now);
@@ -93,8 +111,13 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
 
   const removeUser = db.transaction((userId: string) => {
     const rows = byUser.all(userId);
-    deleteByUser.run(userId);
+    for (const row of rows) revoke(row.id);
     return rows.map(toRecord);
+  });
+  const removeOne = db.transaction((id: string) => {
+    const row = byId.get(id);
+    if (row) revoke(id);
+    return row;
   });
 
   return {
@@ -121,16 +144,26 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       return rotate.immediate(family, presentedHash, nextHash, policy);
     },
     async deleteSession(id) {
-      const row = byId.get(id);
-      if (!row) return undefined;
-      deleteById.run(id);
-      return toRecord(row);
+      const row = removeOne.immediate(id);
+      return row && toRecord(row);
     },
     async deleteUserSessions(userId) {
       return removeUser.immediate(userId);
     },
     async deleteExpired(now, idleMs) {
+      pruneRevocations.run(now - REVOCATION_RETENTION_MS);
       return deleteExpired.run(now, idleMs).changes;
+    },
+    async countSessions() {
+      return (count.get() as { n: number }).n;
+    },
+    async listUserSessions(userId) {
+      return byUser.all(userId).map(toRecord);
+    },
+    async revokedSince(cursor) {
+      if (cursor === undefined) return { sessionIds: [], cursor: lastRevocation.get()?.seq ?? 0 };
+      const rows = revocationsAfter.all(cursor);
+      return { sessionIds: rows.map((r) => r.session_id), cursor: rows.length ? (rows[rows.length - 1] as { seq: number }).seq : cursor };
     },
     async close() {
       if (db.open) db.close();

@@ -34,6 +34,11 @@ export type RotationResult =
   | { kind: "theft"; session: SessionRecord }
   | { kind: "unknown" | "expired" };
 
+export interface RevocationFeed {
+  sessionIds: string[];
+  cursor: number;
+}
+
 export interface Store {
   createSession(session: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
@@ -46,5 +51,14 @@ export interface Store {
   deleteUserSessions(userId: string): Promise<SessionRecord[]>;
   /** Removes sessions past their absolute limit or whose refresh token died idle; returns how many. */
   deleteExpired(now: number, idleMs: number): Promise<number>;
+  /** How many sessions the store holds (metrics, readiness). */
+  countSessions(): Promise<number>;
+  /** Every session of a user (admin `sessions list`). */
+  listUserSessions(userId: string): Promise<SessionRecord[]>;
+  /**
+   * Sessions ended after `cursor` by any process sharing the store (another worker, the admin command),
+   * so their cached copies can be dropped. `undefined` asks for the current cursor only.
+   */
+  revokedSince(cursor: number | undefined): Promise<RevocationFeed>;
   close(): Promise<void>;
 }

@@ -1,0 +1,56 @@
+/** `matrix-auth-gateway [run] --config FILE [--check]`: serve until SIGTERM/SIGINT; SIGHUP reloads. */
+import { ConfigError, loadConfig } from "../config/load.js";
+import { createGateway } from "../gateway.js";
+import { createLogger } from "../observability/log.js";
+import { type Command, configOption, readConfig } from "./shared.js";
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "run the gateway (the default command)",
+  usage: "matrix-auth-gateway [run] [--config FILE] [--check]",
+  options: { ...configOption, check: { type: "boolean", description: "validate the configuration and exit" } },
+  async main(values, io) {
+    const file = (values.config as string | undefined) ?? "config/gateway.yaml";
+    const check = values.check === true;
+    const config = readConfig(file, io, { createMissingSecret: !check });
+    if (!config) return 2;
+    if (check) {
+      io.out(`${file}: configuration is valid\n`);
+      return 0;
+    }
+
+    const logger = createLogger(config.log.level);
+    const gateway = createGateway(config, { logger });
+    const address = await gateway.listen();
+    logger.info({ address: address.address, port: address.port, upstream: config.upstream.url, store: config.store.type }, "listening");
+
+    const reload = () => {
+      let next: ReturnType<typeof loadConfig>;
+      try {
+        next = loadConfig(file, { createMissingSecret: true });
+      } catch (error) {
+        const problems = error instanceof ConfigError ? error.message.split("\n") : [String(error)];
+        logger.error({ event: "reload_refused", problems }, "configuration reload refused: the running configuration is kept");
+        return;
+      }
+      const needRestart = gateway.reload(next);
+      logger.info({ event: "reload", restart_needed_for: needRestart.length ? needRestart : undefined }, "configuration reloaded");
+    };
+    process.on("SIGHUP", reload);
+
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info({ signal }, "shutting down");
+        gateway.close().then(resolve, (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          resolve();
+        });
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    });
+    process.off("SIGHUP", reload);
+    logger.info("stopped");
+    return 0;
+  },
+};

@@ -1,0 +1,120 @@
+/**
+ * Prometheus metrics (prom-client), one registry per gateway, served on their own listener
+ * (`metrics.listen`), never on the public port.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** What a request was, for metrics labels and log lines: a handful of values, never a raw path. */
+export type RouteLabel =
+  | "login"
+  | "refresh"
+  | "logout"
+  | "health"
+  | "ready"
+  | "public"
+  | "authenticated"
+  | "passthrough"
+  | "preflight"
+  | "rejected";
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<"route" | "method" | "status">;
+  requestDuration: Histogram<"route">;
+  upstreamDuration: Histogram<"route">;
+  logins: Counter<"outcome">;
+  refreshes: Counter<"outcome">;
+  rateLimited: Counter<"policy">;
+  sessionCache: Counter<"result">;
+  storeErrors: Counter<"operation">;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createMetrics(countSessions: () => Promise<number>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "matrix_auth_gateway_process_" });
+  const metric = { registers: [registry] };
+  new Gauge({
+    name: "matrix_auth_gateway_active_sessions",
+    help: "Login sessions in the store",
+    ...metric,
+    async collect() {
+      this.set(await countSessions());
+    },
+  });
+  return {
+    registry,
+    requests: new Counter({
+      name: "matrix_auth_gateway_requests_total",
+      help: "Requests answered, by route class, method and status",
+      labelNames: ["route", "method", "status"],
+      ...metric,
+    }),
+    requestDuration: new Histogram({
+      name: "matrix_auth_gateway_request_duration_seconds",
+      help: "Time from request to the end of the response, by route class",
+      labelNames: ["route"],
+      buckets: LATENCY_BUCKETS,
+      ...metric,
+    }),
+    upstreamDuration: new Histogram({
+      name: "matrix_auth_gateway_upstream_duration_seconds",
+      help: "Time until the homeserver's response headers, by route class",
+      labelNames: ["route"],
+      buckets: LATENCY_BUCKETS,
+      ...metric,
+    }),
+    logins: new Counter({
+      name: "matrix_auth_gateway_logins_total",
+      help: "Login attempts by outcome (ok, refused, limited, error)",
+      labelNames: ["outcome"],
+      ...metric,
+    }),
+    refreshes: new Counter({
+      name: "matrix_auth_gateway_refreshes_total",
+      help: "Refresh attempts by outcome (ok, retry_in_grace, theft, refused, limited)",
+      labelNames: ["outcome"],
+      ...metric,
+    }),
+    rateLimited: new Counter({
+      name: "matrix_auth_gateway_rate_limited_total",
+      help: "Requests refused by a rate limit, by policy",
+      labelNames: ["policy"],
+      ...metric,
+    }),
+    sessionCache: new Counter({
+      name: "matrix_auth_gateway_session_cache_total",
+      help: "Session lookups on the hot path, by result (hit, miss)",
+      labelNames: ["result"],
+      ...metric,
+    }),
+    storeErrors: new Counter({
+      name: "matrix_auth_gateway_store_errors_total",
+      help: "Store operations that failed",
+      labelNames: ["operation"],
+      ...metric,
+    }),
+  };
+}
+
+/** The metrics listener: `GET /metrics` in the Prometheus text format, nothing else. */
+export async function serveMetrics(metrics: Metrics, host: string, port: number): Promise<{ server: http.Server; address: AddressInfo }> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== "GET" || (req.url !== "/metrics" && !req.url?.startsWith("/metrics?"))) {
+      res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(text),
+      () => res.writeHead(500, { "Content-Type": "text/plain" }).end("metrics failed\n"),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return { server, address: server.address() as AddressInfo };
+}

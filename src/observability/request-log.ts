@@ -1,0 +1,46 @@
+/**
+ * One log line and the metrics of a finished request: method, scrubbed path, status, durations,
+ * client address, user and request id. Never a token: the URL is scrubbed and no header is logged.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RequestInfo } from "../http/request-info.js";
+import { type Logger, scrubUrl } from "./log.js";
+import type { Metrics } from "./metrics.js";
+
+/** ok, refused (wrong credentials or token), limited, invalid (a malformed request), error (ours or the homeserver's). */
+function outcomeOf(status: number): string {
+  if (status === 200) return "ok";
+  if (status === 401 || status === 403) return "refused";
+  if (status === 429) return "limited";
+  if (status >= 400 && status < 500) return "invalid";
+  return "error";
+}
+
+export function createRequestObserver(logger: Logger, metrics: Metrics, logRequests: boolean) {
+  return (req: IncomingMessage, res: ServerResponse, info: RequestInfo, startedAt: number): void => {
+    const ms = performance.now() - startedAt;
+    const status = res.headersSent ? res.statusCode : 0; // 0: the client went away before an answer
+    const method = req.method ?? "";
+    metrics.requests.inc({ route: info.route, method, status });
+    metrics.requestDuration.observe({ route: info.route }, ms / 1000);
+    if (info.upstreamMs !== undefined) metrics.upstreamDuration.observe({ route: info.route }, info.upstreamMs / 1000);
+    if (method === "POST" && info.route === "login") metrics.logins.inc({ outcome: outcomeOf(status) });
+    if (method === "POST" && info.route === "refresh") metrics.refreshes.inc({ outcome: info.outcome ?? outcomeOf(status) });
+    if (!logRequests) return;
+    logger.info(
+      {
+        event: "request",
+        method,
+        path: scrubUrl(req.url ?? ""),
+        status,
+        ms: Math.round(ms * 10) / 10,
+        upstream_ms: info.upstreamMs === undefined ? undefined : Math.round(info.upstreamMs * 10) / 10,
+        route: info.route,
+        client: info.address,
+        user_id: info.userId,
+        request_id: info.requestId,
+      },
+      "request",
+    );
+  };
+}
