@@ -95,7 +95,13 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     }
     if (passthrough.some((prefix) => path.startsWith(prefix))) {
       info.route = "passthrough";
-      return ctx.forwarder.forward(req, res, { url, upstreamToken: undefined, passthrough: true, info });
+      return ctx.forwarder.forward(req, res, {
+        url,
+        upstreamToken: undefined,
+        passthrough: true,
+        info,
+        maxBodyBytes: ctx.config.http.max_upload_body,
+      });
     }
     throw unrecognized();
   };

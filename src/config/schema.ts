@@ -50,6 +50,10 @@ export const DEFAULT_REQUEST_TIMEOUT = "120s";
 export const DEFAULT_KEEP_ALIVE_TIMEOUT = "65s";
 /** Defaults to 64KiB: the largest body of a request the gateway parses itself (login, refresh, logout). */
 export const DEFAULT_MAX_JSON_BODY = "64KiB";
+/** Defaults to 1MiB: the largest body forwarded to the homeserver, media uploads aside (Synapse refuses events over 64KiB anyway). */
+export const DEFAULT_MAX_BODY = "1MiB";
+/** Defaults to 50MiB, like Synapse's `max_upload_size`: the largest media upload (and passthrough body). */
+export const DEFAULT_MAX_UPLOAD_BODY = "50MiB";
 /** Defaults to 30s: how long SIGTERM waits for in-flight requests. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = "30s";
 export const DEFAULT_LOG_LEVEL = "info";
@@ -267,6 +271,8 @@ export const configSchema = z.strictObject({
       request_timeout: duration.prefault(DEFAULT_REQUEST_TIMEOUT),
       keep_alive_timeout: duration.prefault(DEFAULT_KEEP_ALIVE_TIMEOUT),
       max_json_body: size.prefault(DEFAULT_MAX_JSON_BODY),
+      max_body: size.prefault(DEFAULT_MAX_BODY),
+      max_upload_body: size.prefault(DEFAULT_MAX_UPLOAD_BODY),
       shutdown_timeout: duration.prefault(DEFAULT_SHUTDOWN_TIMEOUT),
     })
     .prefault({}),

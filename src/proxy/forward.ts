@@ -12,7 +12,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import { createProxyServer } from "http-proxy-3";
-import { unknownToken, upstreamTimeout, upstreamUnreachable } from "../http/errors.js";
+import { tooLarge, unknownToken, upstreamTimeout, upstreamUnreachable } from "../http/errors.js";
 import type { RequestInfo } from "../http/request-info.js";
 import { sendError } from "../http/respond.js";
 import type { Logger } from "../observability/log.js";
@@ -29,6 +29,8 @@ export interface ForwardOptions {
   passthrough?: boolean;
   /** The request's info: its client address goes upstream, the upstream's timing comes back. */
   info: RequestInfo;
+  /** Larger request bodies are refused with 413 M_TOO_LARGE: by Content-Length up front, or while streaming. */
+  maxBodyBytes: number;
 }
 
 export interface ForwarderOptions {
@@ -62,6 +64,8 @@ interface RequestContext {
   options: ForwardOptions;
   timeoutMs: number;
   timedOut: boolean;
+  tooLarge: boolean;
+  proxyReq: http.ClientRequest | undefined;
 }
 
 export type Forwarder = ReturnType<typeof createForwarder>;
@@ -83,6 +87,7 @@ export function createForwarder(config: ForwarderOptions) {
   proxy.on("proxyReq", (proxyReq, req) => {
     const context = contexts.get(req);
     if (!context) return;
+    context.proxyReq = proxyReq;
     proxyReq.setTimeout(context.timeoutMs, () => {
       context.timedOut = true;
       proxyReq.destroy();
@@ -109,15 +114,30 @@ export function createForwarder(config: ForwarderOptions) {
       response.destroy();
       return;
     }
-    sendError(response, context?.timedOut ? upstreamTimeout() : upstreamUnreachable());
+    if (context?.tooLarge) sendError(response, tooLarge());
+    else sendError(response, context?.timedOut ? upstreamTimeout() : upstreamUnreachable());
   };
 
   return {
     forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
+      const declaredLength = req.headers["content-length"];
+      if (declaredLength !== undefined && Number(declaredLength) > options.maxBodyBytes) {
+        req.resume();
+        sendError(res, tooLarge());
+        return;
+      }
+      const context: RequestContext = {
+        options,
+        timeoutMs: config.timeoutMs + longPollMs(options.url, config.maxLongPollMs),
+        timedOut: false,
+        tooLarge: false,
+        proxyReq: undefined,
+      };
+      if (declaredLength === undefined && req.headers["transfer-encoding"] !== undefined) limitStreamedBody(req, context);
       prepareHeaders(req, options);
       req.url = options.url;
       options.info.upstreamStart = performance.now();
-      contexts.set(req, { options, timeoutMs: config.timeoutMs + longPollMs(options.url, config.maxLongPollMs), timedOut: false });
+      contexts.set(req, context);
       proxy.web(req, res, onError);
     },
     close(): void {
@@ -125,6 +145,21 @@ export function createForwarder(config: ForwarderOptions) {
       agent.destroy();
     },
   };
+}
+
+/** A chunked body has no declared length: count it as it streams, and cut the upstream request past the limit. */
+function limitStreamedBody(req: IncomingMessage, context: RequestContext): void {
+  let received = 0;
+  const count = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received <= context.options.maxBodyBytes) return;
+    req.off("data", count);
+    context.tooLarge = true;
+    req.unpipe();
+    req.resume();
+    context.proxyReq?.destroy(new Error("request body too large"));
+  };
+  req.on("data", count);
 }
 
 function prepareHeaders(req: IncomingMessage, options: ForwardOptions): void {
@@ -199,18 +234,29 @@ function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, onReject
 }
 
 /**
- * Headers set earlier with `res.setHeader` (request id, `RateLimit-*`) moved into the flat list: Node's
- * `writeHead` merges a flat list into preset headers with `setHeader`, which would keep only the last of
- * several `Set-Cookie` headers.
+ * Headers set earlier with `res.setHeader` (request id, `RateLimit-*`) merged with the upstream's, as an
+ * object whose repeated headers are arrays. Node 20's `writeHead` applies a flat list to a response that
+ * had headers set (even ones since removed) with one `setHeader` per entry, which would keep only the last
+ * of several `Set-Cookie` headers; an array value is written as one line per element.
  */
-function withPresetHeaders(res: ServerResponse, flat: string[]): string[] {
+function withPresetHeaders(res: ServerResponse, flat: string[]): Record<string, string | string[]> {
+  const merged = new Map<string, { name: string; values: string[] }>();
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    const entry = merged.get(key);
+    if (entry) entry.values.push(value);
+    else merged.set(key, { name, values: [value] });
+  };
+  for (let i = 0; i + 1 < flat.length; i += 2) add(flat[i] as string, flat[i + 1] as string);
   for (const name of res.getHeaderNames()) {
     const value = res.getHeader(name);
     res.removeHeader(name);
-    if (Array.isArray(value)) for (const v of value) flat.push(name, v);
-    else if (value !== undefined) flat.push(name, String(value));
+    if (Array.isArray(value)) for (const v of value) add(name, v);
+    else if (value !== undefined) add(name, String(value));
   }
-  return flat;
+  const headers: Record<string, string | string[]> = {};
+  for (const { name, values } of merged.values()) headers[name] = values.length === 1 ? (values[0] as string) : values;
+  return headers;
 }
 
 /** The flat header list with `Content-Length` set to the buffered body's. */

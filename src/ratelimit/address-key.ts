@@ -9,5 +9,8 @@ export function addressKey(address: string, ipv6Prefix: number): string {
   if (!net.isIPv6(address) || ipv6Prefix >= 128) return address;
   const zone = address.indexOf("%");
   const plain = zone === -1 ? address : address.slice(0, zone);
+  // An IPv4 client on an IPv6 socket: its /64 would be `::/64`, one key for every IPv4 client.
+  const parsed = ipaddr.IPv6.parse(plain);
+  if (parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().toString();
   return `${ipaddr.IPv6.networkAddressFromCIDR(`${plain}/${ipv6Prefix}`).toString()}/${ipv6Prefix}`;
 }

@@ -100,13 +100,13 @@ export function createRateLimits(
       if (!successes.allowed) {
         // Counting past the limit is what starts its `block`.
         const counted = await loginAccount.consume(account);
-        throw limitExceeded(counted.allowed ? successes : counted);
+        allow(counted.allowed ? successes : counted);
       }
       allow(await failedAccount.consume(account));
       const byPair = await failedAddressAccount.consume(pair);
       if (!byPair.allowed) {
         await failedAccount.refund(account);
-        throw limitExceeded(byPair);
+        allow(byPair);
       }
     },
     async loginUnchecked(address, userId) {

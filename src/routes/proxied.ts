@@ -10,9 +10,14 @@ import { setHeaders } from "../http/respond.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
 import type { RequestInfo, RouteContext } from "./context.js";
 
+/** Media uploads may be larger than other bodies (`http.max_upload_body`, like Synapse's `max_upload_size`). */
+const MEDIA_UPLOADS = compileEndpoints(["POST /_matrix/media/{v1,r0,v3}/upload", "PUT /_matrix/media/{v1,r0,v3}/upload/**"]);
+
 export function createProxiedHandler(ctx: RouteContext) {
   const { sessions, forwarder, rateLimits } = ctx;
   const publicEndpoints = compileEndpoints(ctx.config.public_endpoints);
+  const { max_body, max_upload_body } = ctx.config.http;
+  const maxBody = (method: string, path: string) => (MEDIA_UPLOADS.matches(method, path) ? max_upload_body : max_body);
 
   return async (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> => {
     const method = req.method as string;
@@ -21,13 +26,19 @@ export function createProxiedHandler(ctx: RouteContext) {
       if (!publicEndpoints.matches(method, info.path)) throw missingToken();
       info.route = "public";
       setHeaders(res, await rateLimits.unauthenticated(info.address, method, info.path));
-      forwarder.forward(req, res, { url: forwardUrl, upstreamToken: undefined, info });
+      forwarder.forward(req, res, { url: forwardUrl, upstreamToken: undefined, info, maxBodyBytes: maxBody(method, info.path) });
       return;
     }
     info.route = "authenticated";
     const session = await sessions.authenticate(token);
     info.userId = session.userId;
     setHeaders(res, await rateLimits.authenticated(session.userId, method, info.path));
-    forwarder.forward(req, res, { url: forwardUrl, upstreamToken: session.upstreamToken, sessionId: session.id, info });
+    forwarder.forward(req, res, {
+      url: forwardUrl,
+      upstreamToken: session.upstreamToken,
+      sessionId: session.id,
+      info,
+      maxBodyBytes: maxBody(method, info.path),
+    });
   };
 }

@@ -78,8 +78,9 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
     deleteById.run(id);
     recordRevocation.run(id, Date.now());
   };
-  const deleteExpired = db.prepare<[number, number]>(
-    "DELETE FROM sessions WHERE expires_at <= ?1 OR (refresh_issued_at IS NOT NULL AND refresh_issued_at <= ?1 - ?2)",
+  // Named parameters: better-sqlite3 refuses numbered ones (`?1`) used twice ("Too many parameter values").
+  const deleteExpired = db.prepare<[{ now: number; idleMs: number }]>(
+    "DELETE FROM sessions WHERE expires_at <= @now OR (refresh_issued_at IS NOT NULL AND refresh_issued_at <= @now - @idleMs)",
   );
   const updateRefresh = db.prepare(`UPDATE sessions SET refresh_hash = @currentHash, refresh_issued_at = @currentIssuedAt,
     previous_refresh_hash = @previousHash, previous_refresh_used_at = @previousUsedAt WHERE id = @id`);
@@ -152,7 +153,7 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
     },
     async deleteExpired(now, idleMs) {
       pruneRevocations.run(now - REVOCATION_RETENTION_MS);
-      return deleteExpired.run(now, idleMs).changes;
+      return deleteExpired.run({ now, idleMs }).changes;
     },
     async countSessions() {
       return (count.get() as { n: number }).n;
