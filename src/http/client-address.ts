@@ -28,12 +28,22 @@ export function clientAddress(req: IncomingMessage, trusted: TrustedProxies): st
   const hops = (Array.isArray(header) ? header.join(",") : header).split(",");
   let address = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = normalise((hops[i] as string).trim());
+    const hop = normalise(withoutPort((hops[i] as string).trim()));
     if (!net.isIP(hop)) return address; // garbage in the chain: stop at the last hop we could vouch for
     address = hop;
     if (!isTrusted(hop, trusted)) return hop;
   }
   return address;
+}
+
+/** Some proxies write `192.0.2.1:5678` or `[2001:db8::1]:5678`: the port is not part of the address. */
+function withoutPort(hop: string): string {
+  if (hop.startsWith("[")) {
+    const end = hop.indexOf("]");
+    return end === -1 ? hop : hop.slice(1, end);
+  }
+  const colon = hop.indexOf(":");
+  return colon !== -1 && colon === hop.lastIndexOf(":") ? hop.slice(0, colon) : hop;
 }
 
 function isTrusted(address: string, trusted: net.BlockList): boolean {

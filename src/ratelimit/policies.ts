@@ -33,8 +33,10 @@ export interface RateLimits {
   loginAllowed(address: string, userId: string): Promise<void>;
   loginUnchecked(address: string, userId: string): Promise<void>;
   loginSucceeded(address: string, userId: string): Promise<void>;
-  /** `family`: the refresh token's chain, when the token is well-formed. */
-  refresh(address: string, family: string | undefined): Promise<RateLimitHeaders>;
+  /** Counts any refresh attempt from the address (first, before the body is read). */
+  refreshAttempt(address: string): Promise<RateLimitHeaders>;
+  /** Counts a refresh of one token chain (`family`), from any address; the headers of the tighter limit. */
+  refreshOfSession(family: string, addressHeaders: RateLimitHeaders): Promise<RateLimitHeaders>;
   unauthenticated(address: string, method: string, path: string): Promise<RateLimitHeaders>;
   authenticated(userId: string, method: string, path: string): Promise<RateLimitHeaders>;
 }
@@ -47,7 +49,8 @@ export const noRateLimits: RateLimits = {
   loginAllowed: async () => {},
   loginUnchecked: async () => {},
   loginSucceeded: async () => {},
-  refresh: async () => NO_HEADERS,
+  refreshAttempt: async () => NO_HEADERS,
+  refreshOfSession: async () => NO_HEADERS,
   unauthenticated: async () => NO_HEADERS,
   authenticated: async () => NO_HEADERS,
 };
@@ -121,10 +124,12 @@ export function createRateLimits(
         failedAddressAccount.reset(`${key(address)} ${account}`),
       ]);
     },
-    async refresh(address, family) {
-      const byAddress = allow(await refreshAddress.consume(key(address)));
-      if (family === undefined) return headersOf(byAddress);
-      return headersOf(tightest(byAddress, allow(await refreshSession.consume(family))));
+    async refreshAttempt(address) {
+      return headersOf(allow(await refreshAddress.consume(key(address))));
+    },
+    async refreshOfSession(family, addressHeaders) {
+      const state = allow(await refreshSession.consume(family));
+      return state.remaining < Number(addressHeaders["RateLimit-Remaining"]) ? headersOf(state) : addressHeaders;
     },
     async unauthenticated(address, method, path) {
       const limiter = REGISTRATION.matches(method, path) ? registration : publicAddress;

@@ -22,12 +22,14 @@ export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Hand
   const { config, sessions, rateLimits, logger } = ctx;
   return async (req, res, info) => {
     const { address } = info;
+    let limitHeaders = await rateLimits.refreshAttempt(address);
     const body = await readJsonBody(req, config.http.max_json_body);
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Refresh body must be a JSON object");
     const presented = (body as Record<string, unknown>).refresh_token;
     if (presented === undefined) throw missingParam("refresh_token");
     if (typeof presented !== "string") throw badJson("'refresh_token' must be a string");
-    const limitHeaders = await rateLimits.refresh(address, refreshTokenFamily(presented));
+    const family = refreshTokenFamily(presented);
+    if (family !== undefined) limitHeaders = await rateLimits.refreshOfSession(family, limitHeaders);
 
     const outcome = await sessions.refresh(presented);
     if (!outcome.ok) {

@@ -1,0 +1,263 @@
+/**
+ * The `rate_limits:` block of the config: every bad value is a problem with its dotted path and
+ * position (contract "Command line": `FILE:LINE:COL: dotted.path: message`), and the defaults —
+ * the built-in route classes `send` and `join` included — are those documented in src/config/schema.ts.
+ */
+import t from "tap";
+import { ConfigError, type ConfigProblem, parseConfig } from "../../src/config/load.js";
+
+const FILE = "gw.yaml";
+/** Three lines: a `rate_limits:` block appended to it starts on line 4. */
+const MINIMAL = "server_name: example.org\njwt:\n  secret: 0123456789abcdef0123456789abcdef\n";
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+function parse(rateLimits: string) {
+  return parseConfig(MINIMAL + rateLimits, FILE, { env: {} });
+}
+
+function problems(rateLimits: string): ConfigProblem[] {
+  try {
+    parse(rateLimits);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected a ConfigError, but the file was accepted");
+}
+
+t.test("each bad value is one problem at its dotted path and line", async (t) => {
+  const cases: { name: string; yaml: string; path: string; line: number; message: RegExp }[] = [
+    {
+      name: "points 0",
+      yaml: "rate_limits:\n  login:\n    per_address: {points: 0, duration: 1m}",
+      path: "rate_limits.login.per_address.points",
+      line: 6,
+      message: />0/,
+    },
+    {
+      name: "negative points",
+      yaml: "rate_limits:\n  login:\n    per_account: {points: -3, duration: 1m}",
+      path: "rate_limits.login.per_account.points",
+      line: 6,
+      message: />0/,
+    },
+    {
+      name: "non-integer points",
+      yaml: "rate_limits:\n  login:\n    failed_per_account: {points: 1.5, duration: 1h}",
+      path: "rate_limits.login.failed_per_account.points",
+      line: 6,
+      message: /int/,
+    },
+    {
+      name: "points as a string",
+      yaml: 'rate_limits:\n  public:\n    per_address: {points: "5", duration: 1m}',
+      path: "rate_limits.public.per_address.points",
+      line: 6,
+      message: /number/,
+    },
+    {
+      name: "duration 0",
+      yaml: "rate_limits:\n  refresh:\n    per_session: {points: 5, duration: 0}",
+      path: "rate_limits.refresh.per_session.duration",
+      line: 6,
+      message: /^must be at least 1s$/,
+    },
+    {
+      name: "duration below 1s",
+      yaml: "rate_limits:\n  registration:\n    per_address: {points: 5, duration: 500ms}",
+      path: "rate_limits.registration.per_address.duration",
+      line: 6,
+      message: /^must be at least 1s$/,
+    },
+    {
+      name: "duration that is not one",
+      yaml: "rate_limits:\n  refresh:\n    per_address: {points: 5, duration: soon}",
+      path: "rate_limits.refresh.per_address.duration",
+      line: 6,
+      message: /^not a duration: "soon"/,
+    },
+    {
+      name: "missing duration",
+      yaml: "rate_limits:\n  per_user: {points: 5}",
+      path: "rate_limits.per_user.duration",
+      line: 5,
+      message: /./,
+    },
+    {
+      name: "bad block",
+      yaml: "rate_limits:\n  login:\n    failed_per_address_account: {points: 3, duration: 5m, block: forever}",
+      path: "rate_limits.login.failed_per_address_account.block",
+      line: 6,
+      message: /^not a duration: "forever"/,
+    },
+    {
+      name: "negative block",
+      yaml: "rate_limits:\n  per_user: {points: 5, duration: 1m, block: -5}",
+      path: "rate_limits.per_user.block",
+      line: 5,
+      message: /^not a duration: -5/,
+    },
+    {
+      name: "unknown key inside a limit",
+      yaml: "rate_limits:\n  login:\n    per_address: {points: 5, duration: 1m, burst: 3}",
+      path: "rate_limits.login.per_address.burst",
+      line: 6,
+      message: /^unknown key$/,
+    },
+    {
+      name: "misspelt policy",
+      yaml: "rate_limits:\n  login:\n    per_adress: {points: 5, duration: 1m}",
+      path: "rate_limits.login.per_adress",
+      line: 6,
+      message: /^unknown key$/,
+    },
+    {
+      name: "an unknown route class without match",
+      yaml: "rate_limits:\n  routes:\n    typing: {points: 5, duration: 10s}",
+      path: "rate_limits.routes.typing",
+      line: 6,
+      message: /^unknown route class "typing": built-in classes are send, join; give a new class a match list$/,
+    },
+    {
+      name: "a route class with an empty match list",
+      yaml: "rate_limits:\n  routes:\n    typing: {match: [], points: 5, duration: 10s}",
+      path: "rate_limits.routes.typing.match",
+      line: 6,
+      message: />=1/,
+    },
+    {
+      name: "a route pattern without a method",
+      yaml: 'rate_limits:\n  routes:\n    typing:\n      match: ["/_matrix/client/v3/rooms/*/typing/*"]\n      points: 5\n      duration: 10s',
+      path: "rate_limits.routes.typing.match.0",
+      line: 7,
+      message: /^must be "METHOD\[,METHOD\] \/path\/pattern"$/,
+    },
+    {
+      name: "a route class name that is not a lower-case word",
+      yaml: 'rate_limits:\n  routes:\n    Typing: {match: ["PUT /x"], points: 5, duration: 10s}',
+      path: "rate_limits.routes.Typing",
+      line: 6,
+      message: /./,
+    },
+    {
+      name: "a built-in class with bad points",
+      yaml: "rate_limits:\n  routes:\n    send: {points: 0, duration: 10s}",
+      path: "rate_limits.routes.send.points",
+      line: 6,
+      message: />0/,
+    },
+    {
+      name: "a route class without duration",
+      yaml: 'rate_limits:\n  routes:\n    typing: {match: ["PUT /x"], points: 5}',
+      path: "rate_limits.routes.typing.duration",
+      line: 6,
+      message: /./,
+    },
+    { name: "ipv6_prefix 0", yaml: "rate_limits:\n  ipv6_prefix: 0", path: "rate_limits.ipv6_prefix", line: 5, message: />=1/ },
+    { name: "ipv6_prefix 129", yaml: "rate_limits:\n  ipv6_prefix: 129", path: "rate_limits.ipv6_prefix", line: 5, message: /<=128/ },
+    {
+      name: "max_in_flight_per_address 0",
+      yaml: "rate_limits:\n  max_in_flight_per_address: 0",
+      path: "rate_limits.max_in_flight_per_address",
+      line: 5,
+      message: />0/,
+    },
+    {
+      name: "an exempt user that is not a user ID",
+      yaml: "rate_limits:\n  exempt_users:\n    - '@admin:example.org'\n    - alice",
+      path: "rate_limits.exempt_users.1",
+      line: 7,
+      message: /^must be a full user ID, e\.g\. @admin:example\.org$/,
+    },
+    { name: "enabled not a boolean", yaml: "rate_limits:\n  enabled: sometimes", path: "rate_limits.enabled", line: 5, message: /boolean/ },
+  ];
+  for (const c of cases) {
+    const found = problems(c.yaml);
+    t.equal(found.length, 1, `${c.name}: one problem`);
+    t.equal(found[0]?.path, c.path, `${c.name}: path`);
+    t.equal(found[0]?.line, c.line, `${c.name}: line`);
+    t.match(found[0]?.message, c.message, `${c.name}: message`);
+  }
+});
+
+t.test("the printed message names file, position and path", async (t) => {
+  try {
+    parse("rate_limits:\n  routes:\n    typing: {points: 5, duration: 10s}");
+    t.fail("accepted");
+  } catch (error) {
+    t.equal(
+      (error as Error).message,
+      `${FILE}:6:5: rate_limits.routes.typing: unknown route class "typing": built-in classes are send, join; give a new class a match list`,
+    );
+  }
+});
+
+t.test("defaults", async (t) => {
+  const limits = parse("").rate_limits;
+  t.equal(limits.enabled, true, "limits are on by default (contract)");
+  t.equal(limits.ipv6_prefix, 64);
+  t.equal(limits.max_in_flight_per_address, 64);
+  t.strictSame(limits.exempt_users, []);
+  t.match(limits.login, {
+    per_address: { points: 10, duration: MINUTE },
+    per_account: { points: 5, duration: 30 * MINUTE },
+    failed_per_account: { points: 10, duration: HOUR, block: 15 * MINUTE },
+    failed_per_address_account: { points: 3, duration: 5 * MINUTE, block: 5 * MINUTE },
+  });
+  t.match(limits.refresh, { per_address: { points: 60, duration: MINUTE }, per_session: { points: 10, duration: MINUTE } });
+  t.match(limits.registration, { per_address: { points: 3, duration: MINUTE } });
+  t.match(limits.public, { per_address: { points: 120, duration: MINUTE } });
+  t.match(limits.per_user, { points: 600, duration: MINUTE });
+
+  t.strictSame(Object.keys(limits.routes).sort(), ["join", "send"], "the built-in route classes");
+  t.strictSame(limits.routes.send?.match, ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"]);
+  t.equal(limits.routes.send?.points, 10, "send: Synapse rc_message burst 10");
+  t.equal(limits.routes.send?.duration, 50 * SECOND, "send: 10 per 50s (0.2/s)");
+  t.equal(limits.routes.send?.block, undefined);
+  t.strictSame(limits.routes.join?.match, [
+    "POST /_matrix/client/{api/v1,r0,v3}/join/*",
+    "POST /_matrix/client/{api/v1,r0,v3}/rooms/*/join",
+  ]);
+  t.equal(limits.routes.join?.points, 10, "join: Synapse rc_joins.local burst 10");
+  t.equal(limits.routes.join?.duration, 100 * SECOND, "join: 10 per 100s (0.1/s)");
+});
+
+t.test("operator classes are added to the built-in ones; a built-in class may be overridden without match", async (t) => {
+  const limits = parse(
+    [
+      "rate_limits:",
+      "  routes:",
+      "    send: {points: 20, duration: 1m, block: 2m}",
+      '    typing: {match: ["PUT /_matrix/client/v3/rooms/*/typing/*"], points: 2, duration: 10s}',
+    ].join("\n"),
+  ).rate_limits;
+  t.strictSame(Object.keys(limits.routes).sort(), ["join", "send", "typing"]);
+  t.strictSame(limits.routes.send, {
+    match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"],
+    points: 20,
+    duration: MINUTE,
+    block: 2 * MINUTE,
+  });
+  t.strictSame(limits.routes.typing, {
+    match: ["PUT /_matrix/client/v3/rooms/*/typing/*"],
+    points: 2,
+    duration: 10 * SECOND,
+    block: undefined,
+  });
+  t.equal(limits.routes.join?.points, 10, "join keeps its default");
+
+  const replaced = parse(
+    'rate_limits:\n  routes:\n    join: {match: ["POST /_matrix/client/v3/join/*"], points: 1, duration: 1m}',
+  ).rate_limits;
+  t.strictSame(replaced.routes.join?.match, ["POST /_matrix/client/v3/join/*"], "a built-in class's match may be replaced");
+});
+
+t.test("a limit given in full replaces its default; block is optional", async (t) => {
+  const limits = parse("rate_limits:\n  login:\n    failed_per_account: {points: 4, duration: 2h}").rate_limits;
+  t.strictSame(limits.login.failed_per_account, { points: 4, duration: 2 * HOUR }, "no default block creeps in");
+  t.match(limits.login.per_address, { points: 10, duration: MINUTE }, "the other login limits keep their defaults");
+  t.equal(parse("rate_limits:\n  per_user: {points: 5, duration: 90}").rate_limits.per_user.duration, 90 * SECOND, "seconds as a number");
+});
