@@ -93,7 +93,8 @@ interface Runtime {
 function buildRuntime(config: Config, shared: Shared): Runtime {
   const { clock, random, logger, store, metrics, deps } = shared;
   const accessTokens = createAccessTokens({
-    secret: config.jwt.secret,
+    keys: config.jwt.keys,
+    signingKid: config.jwt.signing_kid,
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     clockSkewMs: config.jwt.clock_skew,

@@ -9,10 +9,11 @@
  * Every error is rendered here, in one place; every request ends in one log line and its metrics.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { publicJwks } from "./auth/access-token.js";
 import { clientAddress } from "./http/client-address.js";
 import { badPath, internalError, MatrixError, unrecognized } from "./http/errors.js";
 import { newRequestInfo, type RequestInfo } from "./http/request-info.js";
-import { sendError, sendPreflight } from "./http/respond.js";
+import { sendError, sendJson, sendPreflight } from "./http/respond.js";
 import { scrubUrl } from "./observability/log.js";
 import type { RouteLabel } from "./observability/metrics.js";
 import { createRequestObserver } from "./observability/request-log.js";
@@ -27,6 +28,8 @@ import { createRefreshHandler } from "./routes/refresh.js";
 /** The seed API and the two modern generations of the client-server API. */
 export const SEED_PREFIX = "/_matrix/client/api/v1";
 export const CLIENT_PREFIXES = [SEED_PREFIX, "/_matrix/client/r0", "/_matrix/client/v3"];
+/** The public keys of asymmetric signing keys (RFC 7517), for other services that verify gateway tokens. */
+export const JWKS_PATH = "/.well-known/jwks.json";
 const MATRIX_NAMESPACES = ["/_matrix/client/", "/_matrix/media/", "/.well-known/matrix/"];
 
 interface OwnEndpoint {
@@ -47,6 +50,9 @@ export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, Own
   table.set("/_matrix/client/v3/refresh", { route: "refresh", methods: { POST: specRefresh } });
   table.set("/health", { route: "health", methods: { GET: health, HEAD: health } });
   table.set("/ready", { route: "ready", methods: { GET: ready, HEAD: ready } });
+  const jwks = publicJwks(ctx.config.jwt.keys);
+  const serveJwks: Handler = (_req, res) => sendJson(res, 200, jwks, { "Cache-Control": "public, max-age=300" });
+  table.set(JWKS_PATH, { route: "jwks", methods: { GET: serveJwks, HEAD: serveJwks } });
   return table;
 }
 

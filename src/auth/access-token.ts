@@ -1,12 +1,14 @@
 /**
- * Short-lived JWT access tokens (RFC 7519, RFC 9068 `typ: at+jwt`), HS256 with a key built once.
- * jsonwebtoken leaves several checks to the caller (RFC 8725): the algorithm is pinned, `exp` is
- * required, `typ` is checked, `iat` may not be in the future, and oversized or malformed tokens are
- * refused before any crypto.
+ * Short-lived JWT access tokens (RFC 7519, RFC 9068 `typ: at+jwt`), signed with the configured key set
+ * (HS256, RS256, ES256; each key with a kid). jsonwebtoken leaves several checks to the caller (RFC 8725):
+ * the key is looked up by kid in the configured set only (never from `jwk`/`jku`/`x5u` headers), the
+ * algorithm is pinned to that key's, `exp` is required, `typ` is checked, `iat` may not be in the future,
+ * and oversized or malformed tokens are refused before any crypto.
  */
 import crypto, { type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Clock, RandomBytes } from "../clock.js";
+import type { JwtKey } from "../config/jwt-keys.js";
 import { expiredToken, type MatrixError, unknownToken } from "../http/errors.js";
 
 export interface AccessClaims {
@@ -20,7 +22,9 @@ export interface AccessClaims {
 }
 
 export interface AccessTokenOptions {
-  secret: Buffer;
+  keys: JwtKey[];
+  /** The kid of the key that signs new tokens. */
+  signingKid: string;
   issuer: string;
   audience: string;
   clockSkewMs: number;
@@ -38,28 +42,58 @@ export interface AccessTokens {
 /** Larger tokens are refused unread (security.md: > 8 KiB). */
 export const MAX_TOKEN_LENGTH = 8192;
 export const ACCESS_TOKEN_TYPE = "at+jwt";
-const ALGORITHM = "HS256";
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+/** One HS256 key: what `jwt.secret` means. */
+export function hmacKey(kid: string, secret: Buffer): JwtKey {
+  const key: KeyObject = crypto.createSecretKey(secret);
+  return { kid, algorithm: "HS256", signingKey: key, verificationKey: key };
+}
+
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
-  const key: KeyObject = crypto.createSecretKey(options.secret);
   const { issuer, audience, clock, random } = options;
+  const byKid = new Map(options.keys.map((k) => [k.kid, k]));
+  const signer = byKid.get(options.signingKid);
+  if (!signer?.signingKey) throw new Error(`no signing key with kid "${options.signingKid}"`);
+  const signingKey = signer.signingKey;
+  // With a single key, a token without kid can only mean that key.
+  const onlyKey = options.keys.length === 1 ? options.keys[0] : undefined;
   const clockTolerance = Math.floor(options.clockSkewMs / 1000);
+
+  const keyFor = (token: string): JwtKey => {
+    let header: unknown;
+    try {
+      header = JSON.parse(Buffer.from(token.slice(0, token.indexOf(".")), "base64url").toString("utf8"));
+    } catch {
+      throw unknownToken();
+    }
+    if (typeof header !== "object" || header === null) throw unknownToken();
+    const kid = (header as { kid?: unknown }).kid;
+    const key = kid === undefined ? onlyKey : typeof kid === "string" ? byKid.get(kid) : undefined;
+    if (!key) throw unknownToken();
+    return key;
+  };
 
   return {
     issue(userId, sessionId, expiresAt) {
       const iat = Math.floor(clock.now() / 1000);
       const payload = { sub: userId, sid: sessionId, jti: random(12).toString("base64url"), iat, exp: Math.floor(expiresAt / 1000) };
-      return jwt.sign(payload, key, { algorithm: ALGORITHM, issuer, audience, header: { alg: ALGORITHM, typ: ACCESS_TOKEN_TYPE } });
+      return jwt.sign(payload, signingKey, {
+        algorithm: signer.algorithm,
+        issuer,
+        audience,
+        header: { alg: signer.algorithm, typ: ACCESS_TOKEN_TYPE, kid: signer.kid },
+      });
     },
 
     verify(token, { allowExpired = false } = {}) {
       if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw unknownToken();
+      const key = keyFor(token);
       const now = Math.floor(clock.now() / 1000);
       let decoded: jwt.Jwt;
       try {
-        decoded = jwt.verify(token, key, {
-          algorithms: [ALGORITHM],
+        decoded = jwt.verify(token, key.verificationKey, {
+          algorithms: [key.algorithm],
           issuer,
           audience,
           clockTolerance,
@@ -85,4 +119,13 @@ function checkClaims(decoded: jwt.Jwt, now: number, tolerance: number): AccessCl
   if (typeof sid !== "string") throw invalid;
   if (p.iat > now + tolerance) throw invalid;
   return { sub: p.sub, sid, jti: p.jti, iat: p.iat, exp: p.exp };
+}
+
+/** The public keys as a JWKS document (RFC 7517), for services that verify gateway tokens. HS256 keys are never published. */
+export function publicJwks(keys: JwtKey[]): { keys: Record<string, unknown>[] } {
+  return {
+    keys: keys
+      .filter((k) => k.algorithm !== "HS256")
+      .map((k) => ({ ...k.verificationKey.export({ format: "jwk" }), kid: k.kid, alg: k.algorithm, use: "sig" })),
+  };
 }

@@ -101,11 +101,13 @@ export function createSessionService(options: SessionServiceOptions) {
   };
 
   const grant = (session: SessionRecord, refreshToken: string | undefined, ttlMs: number): TokenGrant => {
-    const expiresAt = Math.min(clock.now() + ttlMs, session.expiresAt);
+    // One reading of the clock: a second one a millisecond later would report 299999 for a 5m lifetime.
+    const now = clock.now();
+    const expiresAt = Math.min(now + ttlMs, session.expiresAt);
     return {
       accessToken: accessTokens.issue(session.userId, session.id, expiresAt),
       refreshToken,
-      expiresInMs: expiresAt - clock.now(),
+      expiresInMs: expiresAt - now,
       session,
     };
   };

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { type Document, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import { parseDuration } from "./duration.js";
+import { MIN_SECRET_BYTES, readJwtKeys } from "./jwt-keys.js";
 import { type Config, configSchema, DEFAULT_ROUTE_CLASSES, type ParsedConfig, type RouteClass } from "./schema.js";
 
 export interface ConfigProblem {
@@ -38,8 +39,6 @@ export interface LoadOptions {
   createMissingSecret?: boolean;
 }
 
-/** The smallest HMAC key RFC 7518 §3.2 allows for HS256. */
-export const MIN_SECRET_BYTES = 32;
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const STORE_KEY_INFO = "matrix-auth-gateway upstream-credential encryption";
 
@@ -102,16 +101,18 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
 
   checkRelations(config, problem);
   const routes = routeClasses(config.rate_limits.routes, problem);
-  const secret = readSecret(config, baseDir, options, problem);
-  const encryptionKey = readEncryptionKey(config, baseDir, secret, problem);
-  if (problems.length || !secret || !encryptionKey) throw new ConfigError(file, problems);
+  const keySet = readJwtKeys(config.jwt, baseDir, options.createMissingSecret ?? false, problem);
+  // An explicit store key is checked even when the JWT keys are wrong: every problem in one pass.
+  const explicitStoreKey = config.store.encryption_key !== undefined || config.store.encryption_key_file !== undefined;
+  const encryptionKey = keySet || explicitStoreKey ? readEncryptionKey(config, baseDir, keySet?.secret, problem) : undefined;
+  if (problems.length || !keySet || !encryptionKey) throw new ConfigError(file, problems);
 
-  const { secret: _s, secret_file: _f, ...jwt } = config.jwt;
+  const { secret: _s, secret_file: _f, keys: _keys, signing_key: _sk, ...jwt } = config.jwt;
   const { encryption_key: _k, encryption_key_file: _kf, ...store } = config.store;
   return {
     ...config,
     rate_limits: { ...config.rate_limits, routes },
-    jwt: { ...jwt, secret, audience: jwt.audience ?? config.server_name },
+    jwt: { ...jwt, secret: keySet.secret, keys: keySet.keys, signing_kid: keySet.signingKid, audience: jwt.audience ?? config.server_name },
     store: { ...store, path: path.resolve(baseDir, store.path), encryption_key: encryptionKey },
     source: file,
   };
@@ -160,40 +161,6 @@ function routeClasses(configured: ParsedConfig["rate_limits"]["routes"], problem
   return merged;
 }
 
-function readSecret(config: ParsedConfig, baseDir: string, options: LoadOptions, problem: Report): Buffer | undefined {
-  const { secret, secret_file, create_secret_file } = config.jwt;
-  if ((secret === undefined) === (secret_file === undefined)) {
-    problem(["jwt"], "set exactly one of jwt.secret and jwt.secret_file");
-    return undefined;
-  }
-  let bytes: Buffer;
-  if (secret !== undefined) {
-    bytes = Buffer.from(secret, "utf8");
-  } else {
-    const file = path.resolve(baseDir, secret_file as string);
-    if (!fs.existsSync(file) && create_secret_file) {
-      // --check must not write files: a secret that will be created is valid.
-      if (!options.createMissingSecret) return crypto.randomBytes(MIN_SECRET_BYTES);
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      fs.writeFileSync(file, `${crypto.randomBytes(48).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
-    }
-    try {
-      bytes = Buffer.from(fs.readFileSync(file, "utf8").replace(/\r?\n$/, ""), "utf8");
-    } catch (error) {
-      problem(["jwt", "secret_file"], `cannot read secret file: ${(error as Error).message}`);
-      return undefined;
-    }
-  }
-  if (bytes.length < MIN_SECRET_BYTES) {
-    problem(
-      ["jwt", secret !== undefined ? "secret" : "secret_file"],
-      `HS256 secret must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes.length})`,
-    );
-    return undefined;
-  }
-  return bytes;
-}
-
 /**
  * The AES-256-GCM key for upstream credentials at rest: HKDF of `store.encryption_key`, or of the
  * JWT secret when none is set (then changing the JWT secret logs every session out).
@@ -214,7 +181,12 @@ function readEncryptionKey(config: ParsedConfig, baseDir: string, jwtSecret: Buf
       return undefined;
     }
   }
-  if (!material) return undefined;
+  if (!material) {
+    // jwt.keys has no single secret to derive from; a memory store keeps nothing at rest.
+    if (config.store.type === "memory") return crypto.randomBytes(32);
+    problem(["store", "encryption_key"], "set store.encryption_key or store.encryption_key_file when jwt.keys is used");
+    return undefined;
+  }
   if (material.length < MIN_SECRET_BYTES) {
     problem(
       ["store", encryption_key !== undefined ? "encryption_key" : "encryption_key_file"],

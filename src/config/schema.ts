@@ -5,6 +5,7 @@
 import net from "node:net";
 import { z } from "zod";
 import { parseDuration, parseSize } from "./duration.js";
+import type { JwtKey } from "./jwt-keys.js";
 
 /** Defaults to 127.0.0.1:8080: loopback until the operator decides otherwise. */
 export const DEFAULT_LISTEN_HOST = "127.0.0.1";
@@ -200,6 +201,19 @@ export const configSchema = z.strictObject({
     secret: z.string().optional(),
     secret_file: z.string().min(1).optional(),
     create_secret_file: z.boolean().default(false),
+    keys: z
+      .array(
+        z.strictObject({
+          kid: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { message: "a kid is 1-64 characters of A-Z a-z 0-9 . _ -" }),
+          algorithm: z.enum(["HS256", "RS256", "ES256"]),
+          secret: z.string().optional(),
+          secret_file: z.string().min(1).optional(),
+          private_key_file: z.string().min(1).optional(),
+          public_key_file: z.string().min(1).optional(),
+        }),
+      )
+      .optional(),
+    signing_key: z.string().min(1).optional(),
     issuer: z.string().min(1).default(DEFAULT_JWT_ISSUER),
     audience: z.string().min(1).optional(),
     clock_skew: duration.prefault(DEFAULT_CLOCK_SKEW),
@@ -306,7 +320,13 @@ export interface RouteClass {
 /** The running configuration: secrets read and keys derived, ready to use. */
 export interface Config extends Omit<ParsedConfig, "jwt" | "store" | "rate_limits"> {
   rate_limits: Omit<ParsedConfig["rate_limits"], "routes"> & { routes: Record<string, RouteClass> };
-  jwt: Omit<ParsedConfig["jwt"], "secret" | "secret_file"> & { secret: Buffer; audience: string };
+  jwt: Omit<ParsedConfig["jwt"], "secret" | "secret_file" | "keys" | "signing_key"> & {
+    /** The `jwt.secret` shorthand's bytes; `undefined` with `jwt.keys`. */
+    secret: Buffer | undefined;
+    keys: JwtKey[];
+    signing_kid: string;
+    audience: string;
+  };
   store: Omit<ParsedConfig["store"], "encryption_key" | "encryption_key_file"> & { encryption_key: Buffer };
   /** Path of the file this came from, for messages. */
   source: string;

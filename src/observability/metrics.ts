@@ -11,6 +11,7 @@ export type RouteLabel =
   | "login"
   | "refresh"
   | "logout"
+  | "jwks"
   | "health"
   | "ready"
   | "public"

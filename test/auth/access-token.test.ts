@@ -7,7 +7,7 @@
 import crypto from "node:crypto";
 import jwt from "jsonwebtoken";
 import t from "tap";
-import { type AccessTokens, createAccessTokens, MAX_TOKEN_LENGTH } from "../../src/auth/access-token.js";
+import { type AccessTokens, createAccessTokens, hmacKey, MAX_TOKEN_LENGTH } from "../../src/auth/access-token.js";
 import { issueRefreshToken, newFamily } from "../../src/auth/refresh-token.js";
 import { ManualClock } from "../../src/clock.js";
 import { MatrixError } from "../../src/http/errors.js";
@@ -27,7 +27,8 @@ const EXPIRED = { errcode: "M_UNKNOWN_TOKEN", error: "Access token has expired",
 function setup(secret = SECRET) {
   const clock = new ManualClock(START);
   const tokens = createAccessTokens({
-    secret,
+    keys: [hmacKey("default", secret)],
+    signingKid: "default",
     issuer: ISSUER,
     audience: AUDIENCE,
     clockSkewMs: SKEW_MS,
@@ -90,7 +91,7 @@ t.test("an issued token verifies and carries the RFC 9068 header", async (t) => 
     .split(".")
     .slice(0, 2)
     .map((part) => JSON.parse(Buffer.from(part, "base64url").toString("utf8")));
-  t.same(header, { alg: "HS256", typ: "at+jwt" });
+  t.same(header, { alg: "HS256", typ: "at+jwt", kid: "default" });
   t.match(payload, {
     sub: "@alice:example.org",
     sid: "sid-123",
