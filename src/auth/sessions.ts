@@ -65,7 +65,7 @@ export function createSessionService(options: SessionServiceOptions) {
     maxKeys: options.cache.size,
   });
 
-  let feedCursor: number | undefined;
+  let feedCursor: string | undefined;
   let polling = false;
   const pollRevocations = async () => {
     if (polling) return;

@@ -34,6 +34,12 @@ export const DEFAULT_SESSION_MAX_AGE = "90d";
 export const DEFAULT_REFRESH_REUSE_GRACE = "30s";
 export const DEFAULT_STORE_TYPE = "sqlite";
 export const DEFAULT_STORE_PATH = "./data/gateway.sqlite";
+/** Defaults to a Redis on the same host (store.type: redis). */
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+/** Defaults to "mag:": every key the gateway writes starts with it. */
+export const DEFAULT_REDIS_KEY_PREFIX = "mag:";
+/** Defaults to 500ms: no request waits longer on Redis; a dead Redis fails fast (503, or in-process rate limits). */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT = "500ms";
 /** Defaults to 5m: how long a session stays in the in-process cache between store reads. */
 export const DEFAULT_SESSION_CACHE_TTL = "5m";
 /**
@@ -229,8 +235,18 @@ export const configSchema = z.strictObject({
     .prefault({}),
   store: z
     .strictObject({
-      type: z.enum(["sqlite", "memory"]).default(DEFAULT_STORE_TYPE),
+      type: z.enum(["sqlite", "memory", "redis"]).default(DEFAULT_STORE_TYPE),
       path: z.string().min(1).default(DEFAULT_STORE_PATH),
+      url: z
+        .string()
+        .regex(/^rediss?:\/\/\S+$/, { message: "must be a redis:// or rediss:// URL" })
+        .default(DEFAULT_REDIS_URL),
+      redis: z
+        .strictObject({
+          key_prefix: z.string().default(DEFAULT_REDIS_KEY_PREFIX),
+          command_timeout: duration.prefault(DEFAULT_REDIS_COMMAND_TIMEOUT),
+        })
+        .prefault({}),
       encryption_key: z.string().optional(),
       encryption_key_file: z.string().min(1).optional(),
       cache_ttl: duration.prefault(DEFAULT_SESSION_CACHE_TTL),

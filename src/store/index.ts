@@ -2,6 +2,7 @@
 import type { Config } from "../config/schema.js";
 import { createCredentialCipher } from "./credential-cipher.js";
 import { createMemoryStore } from "./memory.js";
+import { createRedisStore } from "./redis.js";
 import { createSqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
 
@@ -11,6 +12,11 @@ export function createStore(config: Config): Store {
       return createMemoryStore();
     case "sqlite":
       return createSqliteStore(config.store.path, createCredentialCipher(config.store.encryption_key));
+    case "redis":
+      return createRedisStore(
+        { url: config.store.url, keyPrefix: config.store.redis.key_prefix, commandTimeoutMs: config.store.redis.command_timeout },
+        createCredentialCipher(config.store.encryption_key),
+      );
   }
 }
 

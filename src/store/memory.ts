@@ -62,7 +62,7 @@ export function createMemoryStore(): Store {
     },
     async revokedSince() {
       // One process owns a memory store, and it drops its own cache entries as it revokes.
-      return { sessionIds: [], cursor: 0 };
+      return { sessionIds: [], cursor: "0" };
     },
     async close() {
       sessions.clear();

@@ -162,9 +162,12 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       return byUser.all(userId).map(toRecord);
     },
     async revokedSince(cursor) {
-      if (cursor === undefined) return { sessionIds: [], cursor: lastRevocation.get()?.seq ?? 0 };
-      const rows = revocationsAfter.all(cursor);
-      return { sessionIds: rows.map((r) => r.session_id), cursor: rows.length ? (rows[rows.length - 1] as { seq: number }).seq : cursor };
+      if (cursor === undefined) return { sessionIds: [], cursor: String(lastRevocation.get()?.seq ?? 0) };
+      const rows = revocationsAfter.all(Number(cursor));
+      return {
+        sessionIds: rows.map((r) => r.session_id),
+        cursor: rows.length ? String((rows[rows.length - 1] as { seq: number }).seq) : cursor,
+      };
     },
     async close() {
       if (db.open) db.close();

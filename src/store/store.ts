@@ -36,7 +36,8 @@ export type RotationResult =
 
 export interface RevocationFeed {
   sessionIds: string[];
-  cursor: number;
+  /** Opaque position in the feed: pass it back to read what came after. */
+  cursor: string;
 }
 
 export interface Store {
@@ -59,6 +60,6 @@ export interface Store {
    * Sessions ended after `cursor` by any process sharing the store (another worker, the admin command),
    * so their cached copies can be dropped. `undefined` asks for the current cursor only.
    */
-  revokedSince(cursor: number | undefined): Promise<RevocationFeed>;
+  revokedSince(cursor: string | undefined): Promise<RevocationFeed>;
   close(): Promise<void>;
 }

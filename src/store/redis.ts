@@ -1,0 +1,222 @@
+/**
+ * Sessions in Redis, shared by several gateway instances.
+ *
+ * Layout (every key under `store.redis.key_prefix`):
+ *   session:{id}       hash of the session; upstream credential sealed (AES-256-GCM)
+ *   family:{family}    the session id of a refresh-token chain
+ *   user:{user_id}     set of the user's session ids
+ *   revocations        stream of ended session ids, read by every instance to drop cached copies
+ * Keys expire by themselves (absolute limit, or the refresh token's idle limit), so nothing sweeps.
+ *
+ * A rotation reads the session, decides with the shared rules (`auth/rotation.ts`), then applies the
+ * outcome with a compare-and-set script that succeeds only if the refresh state is still the one read;
+ * on a conflict (another instance rotated in between) it reads and decides again.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import { decideRotation, nextRefreshState } from "../auth/rotation.js";
+import type { CredentialCipher } from "./credential-cipher.js";
+import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
+
+export interface RedisStoreOptions {
+  url: string;
+  keyPrefix: string;
+  commandTimeoutMs: number;
+  /** How long revocation records are kept in the stream (entries, approximately). */
+  revocationStreamLength?: number;
+}
+
+/** Conflicting rotations of one chain retry this often before giving up (they only collide under a race). */
+const MAX_ROTATION_ATTEMPTS = 8;
+
+/**
+ * KEYS: session, family, user, revocations. ARGV: expected refresh hash, expected previous hash ("" = none),
+ * action ("update" | "delete"), then for update: hash, issued, previous hash, previous used, expire-at (ms); for
+ * delete: session id. Returns 1 when applied, 0 when the refresh state changed since it was read.
+ */
+const COMPARE_AND_SET = `
+local current = redis.call('HMGET', KEYS[1], 'rhash', 'prevhash')
+if current[1] ~= ARGV[1] or (current[2] or '') ~= ARGV[2] then return 0 end
+if ARGV[3] == 'delete' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SREM', KEYS[3], ARGV[4])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[4])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'rhash', ARGV[4], 'rissued', ARGV[5], 'prevhash', ARGV[6], 'prevused', ARGV[7])
+redis.call('PEXPIREAT', KEYS[1], ARGV[8])
+redis.call('PEXPIREAT', KEYS[2], ARGV[8])
+return 1
+`;
+
+type Hash = Record<string, string>;
+
+export function createRedisStore(options: RedisStoreOptions, cipher: CredentialCipher, redisOptions: RedisOptions = {}): Store {
+  const prefix = options.keyPrefix;
+  const streamLength = String(options.revocationStreamLength ?? 100_000);
+  const redis = new Redis(options.url, {
+    // Until the first connection, commands wait for it (bounded by commandTimeout); after that a dead
+    // Redis fails them at once (503), never queueing: the gateway never waits on a Redis that is gone.
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: Math.max(1000, options.commandTimeoutMs),
+    ...redisOptions,
+  });
+  redis.once("ready", () => {
+    redis.options.enableOfflineQueue = false;
+  });
+  redis.on("error", () => {
+    // Connection errors surface as failed commands (503 for the client, counted); ioredis reconnects by itself.
+  });
+  redis.defineCommand("magCompareAndSet", { numberOfKeys: 4, lua: COMPARE_AND_SET });
+  const cas = (redis as unknown as { magCompareAndSet(...args: (string | number)[]): Promise<number> }).magCompareAndSet.bind(redis);
+
+  const sessionKey = (id: string) => `${prefix}session:${id}`;
+  const familyKey = (family: string) => `${prefix}family:${family}`;
+  const userKey = (userId: string) => `${prefix}user:${userId}`;
+  const revocationsKey = `${prefix}revocations`;
+
+  const toRecord = (id: string, h: Hash): SessionRecord => ({
+    id,
+    userId: h.user as string,
+    deviceId: h.device as string,
+    upstreamToken: cipher.open(h.upstream as string),
+    createdAt: Number(h.created),
+    expiresAt: Number(h.expires),
+    refresh: h.family
+      ? {
+          family: h.family,
+          currentHash: h.rhash as string,
+          currentIssuedAt: Number(h.rissued),
+          previousHash: h.prevhash || null,
+          previousUsedAt: h.prevused ? Number(h.prevused) : null,
+        }
+      : null,
+  });
+
+  const load = async (id: string): Promise<SessionRecord | undefined> => {
+    const h = (await redis.hgetall(sessionKey(id))) as Hash;
+    return h.user ? toRecord(id, h) : undefined;
+  };
+
+  /** The absolute limit, or sooner the idle limit of the current refresh token. */
+  const expireAt = (expiresAt: number, refresh: RefreshState | null, idleMs: number) =>
+    refresh ? Math.min(expiresAt, refresh.currentIssuedAt + idleMs) : expiresAt;
+
+  const revoke = async (session: SessionRecord): Promise<void> => {
+    const multi = redis.multi().del(sessionKey(session.id)).srem(userKey(session.userId), session.id);
+    if (session.refresh) multi.del(familyKey(session.refresh.family));
+    multi.xadd(revocationsKey, "MAXLEN", "~", streamLength, "*", "id", session.id);
+    await multi.exec();
+  };
+
+  return {
+    async createSession(s) {
+      const fields: Hash = {
+        user: s.userId,
+        device: s.deviceId,
+        upstream: cipher.seal(s.upstreamToken),
+        created: String(s.createdAt),
+        expires: String(s.expiresAt),
+      };
+      if (s.refresh) {
+        Object.assign(fields, {
+          family: s.refresh.family,
+          rhash: s.refresh.currentHash,
+          rissued: String(s.refresh.currentIssuedAt),
+          prevhash: s.refresh.previousHash ?? "",
+          prevused: s.refresh.previousUsedAt === null ? "" : String(s.refresh.previousUsedAt),
+        });
+      }
+      // The idle limit is not known here; the absolute one bounds the key until the first rotation.
+      const multi = redis.multi().hset(sessionKey(s.id), fields).pexpireat(sessionKey(s.id), s.expiresAt).sadd(userKey(s.userId), s.id);
+      multi.pexpireat(userKey(s.userId), s.expiresAt, "GT");
+      if (s.refresh) multi.set(familyKey(s.refresh.family), s.id, "PXAT", s.expiresAt);
+      await multi.exec();
+    },
+
+    getSession: load,
+
+    async rotateRefreshToken(family, presentedHash, nextHash, policy): Promise<RotationResult> {
+      for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {
+        const id = await redis.get(familyKey(family));
+        const session = id === null ? undefined : await load(id);
+        if (!session?.refresh) return { kind: "unknown" };
+        const state = session.refresh;
+        const decision = decideRotation(state, session.expiresAt, presentedHash, policy);
+        if (decision === "expired") return { kind: "expired" };
+        const keys = [sessionKey(session.id), familyKey(family), userKey(session.userId), revocationsKey];
+        const expected = [state.currentHash, state.previousHash ?? ""];
+        if (decision === "theft") {
+          if (await cas(...keys, ...expected, "delete", session.id, streamLength)) return { kind: "theft", session };
+          continue;
+        }
+        const next = nextRefreshState(state, decision, nextHash, policy.now);
+        const until = expireAt(session.expiresAt, next, policy.idleMs);
+        const applied = await cas(
+          ...keys,
+          ...expected,
+          "update",
+          next.currentHash,
+          next.currentIssuedAt,
+          next.previousHash ?? "",
+          next.previousUsedAt ?? "",
+          until,
+        );
+        if (applied) return { kind: decision === "rotate" ? "rotated" : "retried", session: { ...session, refresh: next } };
+      }
+      throw new Error("refresh rotation kept conflicting");
+    },
+
+    async deleteSession(id) {
+      const session = await load(id);
+      if (session) await revoke(session);
+      return session;
+    },
+
+    async deleteUserSessions(userId) {
+      const ids = await redis.smembers(userKey(userId));
+      const sessions = (await Promise.all(ids.map(load))).filter((s): s is SessionRecord => s !== undefined);
+      for (const session of sessions) await revoke(session);
+      await redis.del(userKey(userId));
+      return sessions;
+    },
+
+    async deleteExpired() {
+      return 0; // keys expire by themselves
+    },
+
+    async countSessions() {
+      let count = 0;
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}session:*`, "COUNT", 1000);
+        cursor = next;
+        count += keys.length;
+      } while (cursor !== "0");
+      return count;
+    },
+
+    async listUserSessions(userId) {
+      const ids = await redis.smembers(userKey(userId));
+      const sessions = await Promise.all(ids.map(load));
+      const gone = ids.filter((_, i) => sessions[i] === undefined);
+      if (gone.length) await redis.srem(userKey(userId), ...gone);
+      return sessions.filter((s): s is SessionRecord => s !== undefined);
+    },
+
+    async revokedSince(cursor) {
+      if (cursor === undefined) {
+        const last = await redis.xrevrange(revocationsKey, "+", "-", "COUNT", 1);
+        return { sessionIds: [], cursor: last[0]?.[0] ?? "0-0" };
+      }
+      const entries = await redis.xrange(revocationsKey, `(${cursor}`, "+", "COUNT", 10_000);
+      const sessionIds = entries.map(([, fields]) => fields[1] as string);
+      return { sessionIds, cursor: entries.length ? (entries[entries.length - 1] as [string, string[]])[0] : cursor };
+    },
+
+    async close() {
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,346 @@
+/**
+ * The running process, as an operator drives it (README "Operations"): the compiled CLI is spawned with a
+ * sqlite store, in front of a fake homeserver in this process, and its JSON log lines are read from stdout.
+ * - SIGHUP re-reads the file: a good one is applied (`reload`), a bad one refused (`reload_refused`);
+ * - SIGTERM lets a long-poll finish, then exits 0;
+ * - `sessions list|revoke` work on the store while the gateway runs, and the gateway honours a revocation
+ *   within `store.revocation_poll` (1s);
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import t, { type Test } from "tap";
+import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = path.join(ROOT, "dist/src/cli.js");
+const SECRET = "signals-test-secret-that-is-at-least-32-bytes";
+const ALICE = "@alice:example.org";
+const WHOAMI = "/_matrix/client/v3/account/whoami";
+
+t.before(() => {
+  // The tests run the build, not the sources: compile once if `npm run build` has not been run.
+  if (!fs.existsSync(CLI)) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers
+
+type LogLine = Record<string, unknown>;
+
+interface Gateway {
+  child: ChildProcess;
+  port: number;
+  file: string;
+  /** Parsed stdout lines so far. */
+  lines: LogLine[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The first line (from `from` on) that matches, within `ms`. */
+  waitForLine(match: (line: LogLine) => boolean, ms?: number, from?: number): Promise<LogLine>;
+}
+
+/** A port nothing listens on right now: bind 0, read it, close. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The config file of these tests; `tokens` is the one part that changes between writes. */
+function configText(port: number, homeserver: FakeHomeserver, dir: string, tokens = "{access_ttl: 5m}"): string {
+  return [
+    "server_name: example.org",
+    `listen: {host: 127.0.0.1, port: ${port}}`,
+    `upstream: {url: "${homeserver.url}", timeout: 10s}`,
+    `jwt: {secret: "${SECRET}"}`,
+    `tokens: ${tokens}`,
+    `store: {type: sqlite, path: "${path.join(dir, "gateway.sqlite")}"}`,
+    "rate_limits: {enabled: false}",
+    "http: {shutdown_timeout: 10s}",
+    "log: {level: info}",
+    "",
+  ].join("\n");
+}
+
+async function homeserverFor(t: Test): Promise<FakeHomeserver> {
+  const homeserver = await startFakeHomeserver("example.org");
+  homeserver.addUser("alice", "wonderland");
+  t.teardown(() => homeserver.close());
+  return homeserver;
+}
+
+/** Spawns `node dist/src/cli.js --config FILE` and waits for its `listening` line; killed at teardown. */
+async function startCli(t: Test, homeserver: FakeHomeserver): Promise<Gateway> {
+  const dir = t.testdir({});
+  const port = await freePort();
+  const file = path.join(dir, "gateway.yaml");
+  fs.writeFileSync(file, configText(port, homeserver, dir));
+  const child = spawn(process.execPath, [CLI, "--config", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  const lines: LogLine[] = [];
+  let partial = "";
+  let stderr = "";
+  const waiters = new Set<() => void>();
+  child.stdout?.on("data", (chunk: Buffer) => {
+    const text = partial + chunk.toString("utf8");
+    const parts = text.split("\n");
+    partial = parts.pop() ?? "";
+    for (const part of parts) {
+      try {
+        lines.push(JSON.parse(part) as LogLine);
+      } catch {
+        lines.push({ text: part });
+      }
+    }
+    for (const wake of waiters) wake();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8");
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("close", (code, signal) => resolve({ code, signal }));
+  });
+  const waitForLine: Gateway["waitForLine"] = (match, ms = 5_000, from = 0) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = lines.slice(from).find(match);
+        if (!found) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no such log line within ${ms} ms; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`));
+      }, ms);
+      waiters.add(check);
+      check();
+    });
+  const gateway: Gateway = { child, port, file, lines, stderr: () => stderr, exited, waitForLine };
+  await waitForLine((line) => line.msg === "listening", 10_000);
+  return gateway;
+}
+
+interface Reply {
+  status: number;
+  body: any;
+}
+
+/** One HTTP exchange on a fresh connection (no keep-alive pool to outlive the process under test). */
+function call(port: number, method: string, urlPath: string, options: { token?: string; body?: unknown } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (options.token) headers.Authorization = `Bearer ${options.token}`;
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
+    const request = http.request({ host: "127.0.0.1", port, method, path: urlPath, headers, agent: false }, (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      response.on("end", () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: response.statusCode ?? 0, body });
+      });
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(payload);
+  });
+}
+
+const login = (port: number) =>
+  call(port, "POST", "/_matrix/client/v3/login", {
+    body: { type: "m.login.password", identifier: { type: "m.id.user", user: "alice" }, password: "wonderland", refresh_token: true },
+  });
+
+/** Runs a short CLI command to its end. */
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 15_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The session id inside a gateway access token (the `sid` claim). */
+function sessionIdOf(jwt: string): string {
+  return JSON.parse(Buffer.from(jwt.split(".")[1] as string, "base64url").toString("utf8")).sid;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------------
+// Signals
+
+t.test("SIGHUP with a valid changed file applies it; tokens issued before keep working", async (t) => {
+  const homeserver = await homeserverFor(t);
+  const gw = await startCli(t, homeserver);
+
+  const before = await login(gw.port);
+  t.equal(before.status, 200);
+  t.equal(before.body.expires_in_ms, 300_000, "access_ttl 5m");
+
+  fs.writeFileSync(gw.file, configText(gw.port, homeserver, path.dirname(gw.file), "{access_ttl: 7m}"));
+  const mark = gw.lines.length;
+  gw.child.kill("SIGHUP");
+  const reload = await gw.waitForLine((line) => line.event === "reload", 5_000, mark);
+  t.match(reload, { level: 30, event: "reload", msg: "configuration reloaded" });
+  t.notOk("restart_needed_for" in reload, "nothing that needs a restart changed");
+
+  const after = await login(gw.port);
+  t.equal(after.status, 200);
+  t.equal(after.body.expires_in_ms, 420_000, "access_ttl 7m applies to the next login");
+
+  // The session and token from before the reload are still good, and so is the new one.
+  const old = await call(gw.port, "GET", WHOAMI, { token: before.body.access_token });
+  t.equal(old.status, 200);
+  t.match(old.body, { user_id: ALICE });
+  t.equal((await call(gw.port, "GET", WHOAMI, { token: after.body.access_token })).status, 200);
+  const refreshed = await call(gw.port, "POST", "/_matrix/client/v3/refresh", { body: { refresh_token: before.body.refresh_token } });
+  t.equal(refreshed.status, 200);
+  t.equal(refreshed.body.expires_in_ms, 420_000, "a refresh after the reload gets the new lifetime too");
+  t.equal(gw.stderr(), "");
+});
+
+t.test("SIGHUP with an invalid file is refused; the running configuration keeps serving", async (t) => {
+  const homeserver = await homeserverFor(t);
+  const gw = await startCli(t, homeserver);
+  const before = await login(gw.port);
+  t.equal(before.status, 200);
+
+  // Line 5 is `tokens: {access_ttl: soon}`; the problem points at the key (column 10).
+  fs.writeFileSync(gw.file, configText(gw.port, homeserver, path.dirname(gw.file), "{access_ttl: soon}"));
+  const mark = gw.lines.length;
+  gw.child.kill("SIGHUP");
+  const refused = await gw.waitForLine((line) => line.event === "reload_refused", 5_000, mark);
+  t.match(refused, { level: 50, event: "reload_refused", msg: /running configuration is kept/ });
+  t.same(refused.problems, [`${gw.file}:5:10: tokens.access_ttl: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 12h, 30d)`]);
+  t.notOk(
+    gw.lines.slice(mark).some((line) => line.event === "reload"),
+    "nothing was applied",
+  );
+
+  // Still 5 minutes, and still serving the session from before.
+  const again = await login(gw.port);
+  t.equal(again.status, 200);
+  t.equal(again.body.expires_in_ms, 300_000);
+  t.equal((await call(gw.port, "GET", WHOAMI, { token: before.body.access_token })).status, 200);
+  t.equal(gw.child.exitCode, null, "still running");
+});
+
+t.test("SIGTERM while a long-poll is in flight: the sync completes, then exit 0", async (t) => {
+  const homeserver = await homeserverFor(t);
+  const gw = await startCli(t, homeserver);
+  const session = await login(gw.port);
+  t.equal(session.status, 200);
+
+  // The fake homeserver holds an incremental sync for its `timeout`.
+  const started = Date.now();
+  const sync = call(gw.port, "GET", "/_matrix/client/v3/sync?since=x&timeout=2000", { token: session.body.access_token });
+  for (let i = 0; i < 100 && !homeserver.received.some((r) => r.url.startsWith("/_matrix/client/v3/sync")); i++) await sleep(10);
+  t.ok(
+    homeserver.received.some((r) => r.url.startsWith("/_matrix/client/v3/sync")),
+    "the sync reached the homeserver",
+  );
+
+  gw.child.kill("SIGTERM");
+  await gw.waitForLine((line) => line.msg === "shutting down" && line.signal === "SIGTERM");
+  t.equal(gw.child.exitCode, null, "still draining while the long-poll runs");
+
+  const reply = await sync;
+  t.equal(reply.status, 200);
+  t.match(reply.body, { next_batch: String, rooms: { join: {} } });
+  t.ok(Date.now() - started >= 1_900, "the long-poll was not cut short");
+  const exit = await Promise.race([gw.exited, sleep(8_000).then(() => "timeout")]);
+  t.same(exit, { code: 0, signal: null }, "exit 0 once drained");
+  t.ok(
+    gw.lines.some((line) => line.msg === "stopped"),
+    "a last line says so",
+  );
+  t.equal(gw.stderr(), "");
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Admin commands against the running gateway's store
+
+t.test("sessions list / revoke on the sqlite store while the gateway runs", async (t) => {
+  const homeserver = await homeserverFor(t);
+  const gw = await startCli(t, homeserver);
+  const session = await login(gw.port);
+  t.equal(session.status, 200);
+  const token = session.body.access_token as string;
+  const sid = sessionIdOf(token);
+  const [upstreamToken, device] = [...homeserver.tokens][0] ?? [];
+  t.ok(upstreamToken, "the homeserver issued alice a token");
+
+  // Cached by the login and the first request: only the revocation feed can tell the gateway.
+  t.equal((await call(gw.port, "GET", WHOAMI, { token })).status, 200);
+
+  const listed = await runCli(["sessions", "list", "--config", gw.file, "--user", ALICE]);
+  t.equal(listed.code, 0, listed.stderr);
+  const [header, row, ...rest] = listed.stdout.trimEnd().split("\n");
+  t.match(header, /^SESSION\s+USER\s+DEVICE\s+CREATED\s+EXPIRES\s+LAST REFRESH$/);
+  t.match(row, new RegExp(`^${sid}\\s+${ALICE}\\s+${session.body.device_id}\\s`));
+  t.same(rest, [], "one session");
+
+  const revoked = await runCli(["sessions", "revoke", "--config", gw.file, "--user", ALICE]);
+  t.equal(revoked.code, 0, revoked.stderr);
+  t.equal(revoked.stdout, `revoked ${sid} (${ALICE}, device ${session.body.device_id}): homeserver session logged out\n`);
+  t.same(homeserver.logouts, [{ path: "/logout", token: upstreamToken }], "the homeserver session was logged out");
+
+  // Give the homeserver its token back, so a 401 can only come from the gateway's own revocation check.
+  if (upstreamToken && device) homeserver.tokens.set(upstreamToken, device);
+  let reply: Reply = { status: 0, body: undefined };
+  const deadline = Date.now() + 3_000;
+  while (Date.now() < deadline) {
+    reply = await call(gw.port, "GET", WHOAMI, { token });
+    if (reply.status !== 200) break;
+    await sleep(100);
+  }
+  t.equal(reply.status, 401, "refused within 3 s");
+  t.match(reply.body, { errcode: "M_UNKNOWN_TOKEN" });
+  t.notOk(reply.body.soft_logout, "not a soft logout: the session is gone");
+  const seenUpstream = homeserver.received.filter((r) => r.url === WHOAMI).length;
+  t.equal((await call(gw.port, "GET", WHOAMI, { token })).status, 401);
+  t.equal(homeserver.received.filter((r) => r.url === WHOAMI).length, seenUpstream, "a revoked token no longer reaches the homeserver");
+  const refresh = await call(gw.port, "POST", "/_matrix/client/v3/refresh", { body: { refresh_token: session.body.refresh_token } });
+  t.equal(refresh.status, 401, "its refresh token is dead too");
+
+  const after = await runCli(["sessions", "list", "--config", gw.file, "--user", ALICE]);
+  t.equal(after.code, 0);
+  t.equal(after.stdout, "no sessions\n");
+  const again = await runCli(["sessions", "revoke", "--config", gw.file, "--session", sid]);
+  t.equal(again.code, 1, "revoking a session that is gone fails");
+  t.equal(again.stderr, "sessions revoke: no such session\n");
+});
+
+t.test("sessions revoke --session ends one session and leaves the others", async (t) => {
+  const homeserver = await homeserverFor(t);
+  const gw = await startCli(t, homeserver);
+  const first = await login(gw.port);
+  const second = await login(gw.port);
+  const [sid1, sid2] = [sessionIdOf(first.body.access_token), sessionIdOf(second.body.access_token)];
+  const revoked = await runCli(["sessions", "revoke", "--config", gw.file, "--session", sid1]);
+  t.equal(revoked.code, 0, revoked.stderr);
+  t.match(revoked.stdout, new RegExp(`^revoked ${sid1} \\(${ALICE}, device \\w+\\): homeserver session logged out\\n$`));
+  const listed = await runCli(["sessions", "list", "--config", gw.file, "--user", ALICE]);
+  t.notMatch(listed.stdout, sid1);
+  t.match(listed.stdout, sid2);
+  t.equal((await call(gw.port, "GET", WHOAMI, { token: second.body.access_token })).status, 200, "the other session still works");
+});
