@@ -19,7 +19,8 @@ import { CORS_HEADERS } from "./http/respond.js";
 import { createLogger, type Logger } from "./observability/log.js";
 import { createMetrics, type Metrics, serveMetrics } from "./observability/metrics.js";
 import { createForwarder } from "./proxy/forward.js";
-import { type LimiterFactory, memoryLimiters } from "./ratelimit/limiter.js";
+import { createLimiterBackend } from "./ratelimit/backend.js";
+import type { LimiterFactory } from "./ratelimit/limiter.js";
 import { createRateLimits } from "./ratelimit/policies.js";
 import { createRouter } from "./router.js";
 import type { RouteContext } from "./routes/context.js";
@@ -79,6 +80,7 @@ interface Shared {
   logger: Logger;
   store: Store;
   metrics: Metrics;
+  limiters: LimiterFactory;
   deps: GatewayDeps;
 }
 
@@ -131,7 +133,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     upstream,
     forwarder,
     trusted: trustedProxies(config.trusted_proxies),
-    rateLimits: createRateLimits(config.rate_limits, deps.limiters ?? memoryLimiters, (policy) => metrics.rateLimited.inc({ policy })),
+    rateLimits: createRateLimits(config.rate_limits, shared.limiters, (policy) => metrics.rateLimited.inc({ policy })),
     logger,
     metrics,
   };
@@ -145,7 +147,16 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
     logger.error({ err: error, operation }, "store operation failed");
   });
   const metrics = createMetrics(() => store.countSessions());
-  const shared: Shared = { clock: deps.clock ?? systemClock, random: deps.random ?? secureRandom, logger, store, metrics, deps };
+  const limiterBackend = deps.limiters ? { factory: deps.limiters, close() {} } : createLimiterBackend(initial);
+  const shared: Shared = {
+    clock: deps.clock ?? systemClock,
+    random: deps.random ?? secureRandom,
+    logger,
+    store,
+    metrics,
+    limiters: limiterBackend.factory,
+    deps,
+  };
   let runtime = buildRuntime(initial, shared);
   const retired = new Set<Runtime>();
 
@@ -222,6 +233,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
         metricsServer?.close();
         for (const old of [...retired, runtime]) old.forwarder.close();
         runtime.sessions.close();
+        limiterBackend.close();
         await store.close();
       })();
       return closing;

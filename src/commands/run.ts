@@ -1,8 +1,11 @@
 /** `matrix-auth-gateway [run] --config FILE [--check]`: serve until SIGTERM/SIGINT; SIGHUP reloads. */
+
+import cluster from "node:cluster";
 import { ConfigError, loadConfig } from "../config/load.js";
 import { createGateway } from "../gateway.js";
 import { createLogger } from "../observability/log.js";
 import { type Command, configOption, readConfig } from "./shared.js";
+import { runPrimary, workerCount } from "./workers.js";
 
 export const runCommand: Command = {
   name: "run",
@@ -19,7 +22,10 @@ export const runCommand: Command = {
       return 0;
     }
 
-    const logger = createLogger(config.log.level);
+    const baseLogger = createLogger(config.log.level);
+    const workers = workerCount(config);
+    if (workers > 1 && cluster.isPrimary) return runPrimary(file, config, workers, baseLogger);
+    const logger = cluster.isWorker ? baseLogger.child({ worker: cluster.worker?.id }) : baseLogger;
     const gateway = createGateway(config, { logger });
     const address = await gateway.listen();
     logger.info({ address: address.address, port: address.port, upstream: config.upstream.url, store: config.store.type }, "listening");

@@ -129,6 +129,9 @@ function checkRelations(config: ParsedConfig, problem: Report): void {
   if (t.refresh_reuse_grace >= t.refresh_ttl) {
     problem(["tokens", "refresh_reuse_grace"], "must be shorter than tokens.refresh_ttl");
   }
+  if (config.workers !== 1 && config.store.type === "memory") {
+    problem(["workers"], "several workers need a shared store: store.type sqlite or redis");
+  }
   if (config.upstream.timeout <= 0) problem(["upstream", "timeout"], "must be longer than 0s");
   if (config.http.headers_timeout <= 0) problem(["http", "headers_timeout"], "must be longer than 0s");
   if (config.http.request_timeout < config.http.headers_timeout) {

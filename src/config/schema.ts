@@ -7,6 +7,8 @@ import { z } from "zod";
 import { parseDuration, parseSize } from "./duration.js";
 import type { JwtKey } from "./jwt-keys.js";
 
+/** Defaults to 1 process; `auto` = one worker per core (node:cluster), more need the sqlite or redis store. */
+export const DEFAULT_WORKERS = 1;
 /** Defaults to 127.0.0.1:8080: loopback until the operator decides otherwise. */
 export const DEFAULT_LISTEN_HOST = "127.0.0.1";
 export const DEFAULT_LISTEN_PORT = 8080;
@@ -186,6 +188,7 @@ const endpointPattern = z.string().regex(/^[A-Z]+(,[A-Z]+)* \/\S*$/, { message: 
 const prefix = z.string().regex(/^\/[^\s?#]*\/$/, { message: "must be a path prefix starting and ending with /" });
 
 export const configSchema = z.strictObject({
+  workers: z.union([z.literal("auto"), z.number().int().min(1).max(256)]).default(DEFAULT_WORKERS),
   server_name: z
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, { message: "must be a Matrix server name, e.g. example.org" }),

@@ -1,9 +1,13 @@
 /**
  * The one place where rate limiters are built (rate-limiter-flexible). Policies ask for a limiter by
- * name and limit; the backend (memory today, Redis with an in-memory insurance limiter later) is
- * chosen here and nowhere else.
+ * name and limit; the backend is chosen here and nowhere else:
+ * - memory: one process (the default);
+ * - cluster: several workers of one machine share counters through the primary process (IPC);
+ * - redis: several gateway instances share counters in Redis; when Redis is down each instance falls
+ *   back to its own in-memory counters (the insurance limiter) and returns to Redis when it is back.
  */
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { Redis } from "ioredis";
+import { RateLimiterCluster, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 
 export interface Limit {
   points: number;
@@ -38,17 +42,35 @@ export interface Limiter {
 
 export type LimiterFactory = (name: string, limit: Limit) => Limiter;
 
-export const memoryLimiters: LimiterFactory = (name, limit) =>
-  wrap(
-    name,
-    limit,
-    new RateLimiterMemory({
-      keyPrefix: name,
-      points: limit.points,
-      duration: limit.duration / 1000,
-      blockDuration: (limit.block ?? 0) / 1000,
-    }),
-  );
+export const memoryLimiters: LimiterFactory = (name, limit) => wrap(name, limit, new RateLimiterMemory(flexibleOptions(name, limit)));
+
+const flexibleOptions = (name: string, limit: Limit) => ({
+  keyPrefix: name,
+  points: limit.points,
+  duration: limit.duration / 1000,
+  blockDuration: (limit.block ?? 0) / 1000,
+});
+
+/** Counters shared by the workers of one machine, kept by the primary (`RateLimiterClusterMaster`). */
+export const clusterLimiters: LimiterFactory = (name, limit) =>
+  wrap(name, limit, new RateLimiterCluster({ ...flexibleOptions(name, limit), timeoutMs: 1000 }));
+
+/** Counters in Redis, under `prefix`; in memory while Redis is unreachable. */
+export function redisLimiters(client: Redis, prefix: string): LimiterFactory {
+  return (name, limit) =>
+    wrap(
+      name,
+      limit,
+      new RateLimiterRedis({
+        ...flexibleOptions(name, limit),
+        storeClient: client,
+        keyPrefix: `${prefix}rl:${name}`,
+        // Not ready (down, reconnecting): answer from the insurance limiter at once instead of waiting.
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory(flexibleOptions(name, limit)),
+      }),
+    );
+}
 
 interface FlexibleLimiter {
   consume(key: string, points?: number): Promise<RateLimiterRes>;
