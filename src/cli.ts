@@ -5,12 +5,13 @@
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { checkConfigCommand } from "./commands/check-config.js";
+import { hashPasswordCommand } from "./commands/hash-password.js";
 import { runCommand } from "./commands/run.js";
 import { genKeysCommand, genSecretCommand } from "./commands/secrets.js";
 import { sessionsCommand } from "./commands/sessions.js";
 import { type Command, helpText, type IO } from "./commands/shared.js";
 
-const COMMANDS: Command[] = [runCommand, checkConfigCommand, sessionsCommand, genSecretCommand, genKeysCommand];
+const COMMANDS: Command[] = [runCommand, checkConfigCommand, sessionsCommand, genSecretCommand, genKeysCommand, hashPasswordCommand];
 
 const io: IO = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
 

@@ -13,7 +13,7 @@ import { createAccessTokens } from "./auth/access-token.js";
 import { createSessionService, type SessionService } from "./auth/sessions.js";
 import { type Clock, type RandomBytes, secureRandom, systemClock } from "./clock.js";
 import type { Config } from "./config/schema.js";
-import { type CredentialsSource, createUpstreamLogin } from "./credentials/upstream-login.js";
+import { type CredentialsSource, createCredentials } from "./credentials/index.js";
 import { trustedProxies } from "./http/client-address.js";
 import { CORS_HEADERS } from "./http/respond.js";
 import { createLogger, type Logger } from "./observability/log.js";
@@ -28,6 +28,7 @@ import { createReadiness } from "./routes/health.js";
 import { createStore, type Store } from "./store/index.js";
 import { instrumentStore } from "./store/instrument.js";
 import { createUpstreamClient } from "./upstream/client.js";
+import { appserviceIdentity, sessionTokenIdentity } from "./upstream/identity.js";
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -70,6 +71,9 @@ const MALFORMED_REQUEST_RESPONSE = [
   MALFORMED_REQUEST_BODY,
 ].join("\r\n");
 
+/** How often Node looks for connections past `http.headers_timeout` / `http.request_timeout`. */
+const CONNECTIONS_CHECK_MS = 500;
+
 /** How often sessions past their limits are swept from the store. */
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -90,6 +94,8 @@ interface Runtime {
   sessions: SessionService;
   forwarder: ReturnType<typeof createForwarder>;
   handle: http.RequestListener;
+  /** Stops this runtime's timers and watchers (not its forwarder: requests in flight may still use it). */
+  close(): void;
 }
 
 function buildRuntime(config: Config, shared: Shared): Runtime {
@@ -115,6 +121,9 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     onError: (error) => logger.warn({ err: error }, "reading the revocation feed failed"),
   });
   const upstream = createUpstreamClient(config.upstream.url, config.upstream.timeout);
+  const identity =
+    config.upstream_identity.mode === "appservice" ? appserviceIdentity(config.upstream_identity.as_token as string) : sessionTokenIdentity;
+  const credentials = deps.credentials ? { source: deps.credentials, close() {} } : createCredentials(config, upstream, logger);
   const forwarder = createForwarder({
     upstreamUrl: config.upstream.url,
     timeoutMs: config.upstream.timeout,
@@ -129,15 +138,25 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
   const ctx: RouteContext = {
     config,
     sessions,
-    credentials: deps.credentials ?? createUpstreamLogin(upstream),
+    credentials: credentials.source,
     upstream,
+    identity,
     forwarder,
     trusted: trustedProxies(config.trusted_proxies),
     rateLimits: createRateLimits(config.rate_limits, shared.limiters, (policy) => metrics.rateLimited.inc({ policy })),
     logger,
     metrics,
   };
-  return { config, sessions, forwarder, handle: createRouter(ctx, createReadiness(store, config.upstream.url)) };
+  return {
+    config,
+    sessions,
+    forwarder,
+    handle: createRouter(ctx, createReadiness(store, config.upstream.url)),
+    close() {
+      sessions.close();
+      credentials.close();
+    },
+  };
 }
 
 export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway {
@@ -165,6 +184,9 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
       headersTimeout: initial.http.headers_timeout,
       requestTimeout: initial.http.request_timeout,
       keepAliveTimeout: initial.http.keep_alive_timeout,
+      // Node enforces the two timeouts above only when it checks, every 30 s by default: check often
+      // enough that a slowloris client is cut off near headers_timeout, not up to 30 s later.
+      connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, initial.http.headers_timeout),
       insecureHTTPParser: false,
     },
     (req, res) => runtime.handle(req, res),
@@ -214,7 +236,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
       logger.level = config.log.level;
       // The old runtime still serves the requests it started (long-polls included), then its sockets close.
       retired.add(previous);
-      previous.sessions.close();
+      previous.close();
       const drainMs = previous.config.upstream.timeout + previous.config.upstream.max_long_poll;
       setTimeout(() => {
         retired.delete(previous);
@@ -232,7 +254,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
         server.closeAllConnections();
         metricsServer?.close();
         for (const old of [...retired, runtime]) old.forwarder.close();
-        runtime.sessions.close();
+        runtime.close();
         limiterBackend.close();
         await store.close();
       })();

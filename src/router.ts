@@ -24,6 +24,7 @@ import { createLoginHandler, loginFlows } from "./routes/login.js";
 import { createLogoutHandler } from "./routes/logout.js";
 import { createProxiedHandler } from "./routes/proxied.js";
 import { createRefreshHandler } from "./routes/refresh.js";
+import { createRegisterHandler } from "./routes/register.js";
 
 /** The seed API and the two modern generations of the client-server API. */
 export const SEED_PREFIX = "/_matrix/client/api/v1";
@@ -37,9 +38,13 @@ interface OwnEndpoint {
   methods: Partial<Record<string, Handler>>;
 }
 
-export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, OwnEndpoint> {
+export function ownEndpoints(ctx: RouteContext, ready: Handler, proxied: Handler): Map<string, OwnEndpoint> {
   const table = new Map<string, OwnEndpoint>();
   for (const prefix of CLIENT_PREFIXES) {
+    table.set(`${prefix}/register`, {
+      route: "register",
+      methods: { POST: createRegisterHandler(ctx, prefix === SEED_PREFIX), GET: proxied },
+    });
     table.set(`${prefix}/login`, { route: "login", methods: { GET: loginFlows, POST: createLoginHandler(ctx, prefix === SEED_PREFIX) } });
     table.set(`${prefix}/logout`, { route: "logout", methods: { POST: createLogoutHandler(ctx, "session") } });
     table.set(`${prefix}/logout/all`, { route: "logout", methods: { POST: createLogoutHandler(ctx, "all") } });
@@ -57,8 +62,8 @@ export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, Own
 }
 
 export function createRouter(ctx: RouteContext, ready: Handler) {
-  const own = ownEndpoints(ctx, ready);
   const proxied = createProxiedHandler(ctx);
+  const own = ownEndpoints(ctx, ready, proxied);
   const passthrough = ctx.config.passthrough_prefixes;
   const observe = createRequestObserver(ctx.logger, ctx.metrics, ctx.config.log.requests);
 

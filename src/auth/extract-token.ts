@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { missingToken, mixedTokens } from "../http/errors.js";
+import { joinUrl, takeParams } from "../http/query.js";
 
 export interface ExtractedToken {
   token: string | undefined;
@@ -13,30 +14,16 @@ export interface ExtractedToken {
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
 
+const TOKEN_PARAM = new Set(["access_token"]);
+
 export function extractToken(url: string, headers: IncomingHttpHeaders, rawHeaders: string[]): ExtractedToken {
   const headerToken = bearerToken(headers, rawHeaders);
-  const queryStart = url.indexOf("?");
-  if (queryStart === -1) return { token: headerToken, forwardUrl: url };
-
-  const params = url.slice(queryStart + 1).split("&");
-  const kept: string[] = [];
-  let queryToken: string | undefined;
-  let found = 0;
-  for (const param of params) {
-    const eq = param.indexOf("=");
-    const name = eq === -1 ? param : param.slice(0, eq);
-    if (decodeName(name) === "access_token") {
-      found++;
-      queryToken = decodeValue(eq === -1 ? "" : param.slice(eq + 1));
-    } else {
-      kept.push(param);
-    }
-  }
-  if (found === 0) return { token: headerToken, forwardUrl: url };
-  if (found > 1) throw missingToken("Multiple access_token query parameters.");
+  if (!url.includes("?")) return { token: headerToken, forwardUrl: url };
+  const { path, taken, rest } = takeParams(url, TOKEN_PARAM);
+  if (taken.length === 0) return { token: headerToken, forwardUrl: url };
+  if (taken.length > 1) throw missingToken("Multiple access_token query parameters.");
   if (headerToken !== undefined) throw mixedTokens();
-  const path = url.slice(0, queryStart);
-  return { token: queryToken || undefined, forwardUrl: kept.length ? `${path}?${kept.join("&")}` : path };
+  return { token: taken[0]?.value || undefined, forwardUrl: joinUrl(path, rest) };
 }
 
 function bearerToken(headers: IncomingHttpHeaders, rawHeaders: string[]): string | undefined {
@@ -52,21 +39,4 @@ function bearerToken(headers: IncomingHttpHeaders, rawHeaders: string[]): string
   const match = BEARER.exec(value);
   if (!match) throw missingToken("Invalid Authorization header.");
   return match[1];
-}
-
-function decodeName(name: string): string {
-  if (!name.includes("%") && !name.includes("+")) return name;
-  try {
-    return decodeURIComponent(name.replace(/\+/g, " "));
-  } catch {
-    return name;
-  }
-}
-
-function decodeValue(value: string): string {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, " "));
-  } catch {
-    return value;
-  }
 }

@@ -50,6 +50,10 @@ export const sessionsCommand: Command = {
       const upstream = createUpstreamClient(config.upstream.url, config.upstream.timeout);
       for (const s of revoked) {
         let upstreamNote = "homeserver session logged out";
+        if (!s.upstreamToken) {
+          io.out(`revoked ${s.id} (${s.userId}, device ${s.deviceId})\n`);
+          continue;
+        }
         try {
           const reply = await upstream.post("/_matrix/client/v3/logout", {}, s.upstreamToken);
           if (reply.status !== 200 && reply.status !== 401) upstreamNote = `homeserver logout answered ${reply.status}`;

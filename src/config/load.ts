@@ -101,6 +101,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
 
   checkRelations(config, problem);
   const routes = routeClasses(config.rate_limits.routes, problem);
+  const identity = checkIdentity(config, baseDir, problem);
   const keySet = readJwtKeys(config.jwt, baseDir, options.createMissingSecret ?? false, problem);
   // An explicit store key is checked even when the JWT keys are wrong: every problem in one pass.
   const explicitStoreKey = config.store.encryption_key !== undefined || config.store.encryption_key_file !== undefined;
@@ -112,6 +113,12 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   return {
     ...config,
     rate_limits: { ...config.rate_limits, routes },
+    credentials: {
+      ...config.credentials,
+      users_file: config.credentials.users_file === undefined ? undefined : path.resolve(baseDir, config.credentials.users_file),
+    },
+    upstream_identity: identity.upstreamIdentity,
+    registration: identity.registration,
     jwt: { ...jwt, secret: keySet.secret, keys: keySet.keys, signing_kid: keySet.signingKid, audience: jwt.audience ?? config.server_name },
     store: { ...store, path: path.resolve(baseDir, store.path), encryption_key: encryptionKey },
     source: file,
@@ -137,6 +144,48 @@ function checkRelations(config: ParsedConfig, problem: Report): void {
   if (config.http.request_timeout < config.http.headers_timeout) {
     problem(["http", "request_timeout"], "must not be shorter than http.headers_timeout");
   }
+}
+
+/**
+ * Credentials source, upstream identity and registration must fit together: a users file has no
+ * homeserver token to swap in (so it needs appservice identity), and the homeserver's own login gives
+ * one (so it goes with session_token); wrapping registrations needs a homeserver token too.
+ */
+function checkIdentity(config: ParsedConfig, baseDir: string, problem: Report) {
+  const { source, users_file } = config.credentials;
+  const { as_token, as_token_file, ...mode } = config.upstream_identity;
+  if (source === "users_file") {
+    if (users_file === undefined) problem(["credentials", "users_file"], "credentials.source users_file needs credentials.users_file");
+    else if (!fs.existsSync(path.resolve(baseDir, users_file))) problem(["credentials", "users_file"], `no such file: ${users_file}`);
+    if (mode.mode !== "appservice") {
+      problem(
+        ["upstream_identity", "mode"],
+        "credentials.source users_file gives no homeserver token: use upstream_identity.mode appservice",
+      );
+    }
+  } else if (mode.mode === "appservice") {
+    problem(
+      ["upstream_identity", "mode"],
+      "appservice identity goes with credentials.source users_file (the homeserver's own login would leave unused devices)",
+    );
+  }
+  let asToken = as_token;
+  if (mode.mode === "appservice") {
+    if ((as_token === undefined) === (as_token_file === undefined)) {
+      problem(["upstream_identity"], "appservice identity needs exactly one of as_token and as_token_file");
+    } else if (as_token_file !== undefined) {
+      try {
+        asToken = fs.readFileSync(path.resolve(baseDir, as_token_file), "utf8").trim();
+      } catch (error) {
+        problem(["upstream_identity", "as_token_file"], `cannot read: ${(error as Error).message}`);
+      }
+    }
+  }
+  const enabled = config.registration.enabled ?? mode.mode === "session_token";
+  if (enabled && mode.mode === "appservice") {
+    problem(["registration", "enabled"], "registration through the gateway needs upstream_identity.mode session_token");
+  }
+  return { upstreamIdentity: { ...mode, as_token: asToken }, registration: { enabled } };
 }
 
 /** The built-in route classes (send, join) merged with the operator's; a class without `match` must be built in. */

@@ -257,6 +257,29 @@ export const configSchema = z.strictObject({
       revocation_poll: duration.prefault(DEFAULT_REVOCATION_POLL),
     })
     .prefault({}),
+  credentials: z
+    .strictObject({
+      /** How a password is checked: by the homeserver's own login, or against a users file. */
+      source: z.enum(["upstream", "users_file"]).default("upstream"),
+      users_file: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  upstream_identity: z
+    .strictObject({
+      /** How proxied requests are authorised upstream: the session's homeserver token, or appservice assertion. */
+      mode: z.enum(["session_token", "appservice"]).default("session_token"),
+      as_token: z.string().min(1).optional(),
+      as_token_file: z.string().min(1).optional(),
+      /** Register users unknown to the homeserver through the appservice API on their first login. */
+      register_users: z.boolean().default(false),
+    })
+    .prefault({}),
+  registration: z
+    .strictObject({
+      /** Default: true with session_token (registrations are wrapped like logins), false with appservice. */
+      enabled: z.boolean().optional(),
+    })
+    .prefault({}),
   trusted_proxies: z.array(cidr).default([]),
   public_endpoints: z.array(endpointPattern).default(DEFAULT_PUBLIC_ENDPOINTS),
   passthrough_prefixes: z.array(prefix).default([]),
@@ -337,7 +360,9 @@ export interface RouteClass {
 }
 
 /** The running configuration: secrets read and keys derived, ready to use. */
-export interface Config extends Omit<ParsedConfig, "jwt" | "store" | "rate_limits"> {
+export interface Config extends Omit<ParsedConfig, "jwt" | "store" | "rate_limits" | "upstream_identity" | "registration"> {
+  upstream_identity: Omit<ParsedConfig["upstream_identity"], "as_token_file">;
+  registration: { enabled: boolean };
   rate_limits: Omit<ParsedConfig["rate_limits"], "routes"> & { routes: Record<string, RouteClass> };
   jwt: Omit<ParsedConfig["jwt"], "secret" | "secret_file" | "keys" | "signing_key"> & {
     /** The `jwt.secret` shorthand's bytes; `undefined` with `jwt.keys`. */

@@ -31,9 +31,32 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   );
 }
 
-const QUERY_TOKEN = /([?&](?:access_token|access%5[Ff]token)=)[^&#]*/g;
-
-/** The URL as it may be logged. */
+/**
+ * The URL as it may be logged: the value of every query parameter whose *decoded* name is
+ * `access_token` is replaced (the gateway reads `%61ccess_token` as the token too, so it must be hidden too).
+ */
 export function scrubUrl(url: string): string {
-  return url.includes("access") ? url.replace(QUERY_TOKEN, "$1[redacted]") : url;
+  const queryStart = url.indexOf("?");
+  if (queryStart === -1) return url;
+  const params = url.slice(queryStart + 1).split("&");
+  let scrubbed = false;
+  for (let i = 0; i < params.length; i++) {
+    const param = params[i] as string;
+    const eq = param.indexOf("=");
+    if (eq !== -1 && decodedName(param.slice(0, eq)) === "access_token") {
+      params[i] = `${param.slice(0, eq)}=[redacted]`;
+      scrubbed = true;
+    }
+  }
+  return scrubbed ? `${url.slice(0, queryStart)}?${params.join("&")}` : url;
+}
+
+/** A parameter name as a query parser reads it (`+` is a space; a bad escape leaves the name as written). */
+function decodedName(name: string): string {
+  if (!name.includes("%") && !name.includes("+")) return name;
+  try {
+    return decodeURIComponent(name.replace(/\+/g, " "));
+  } catch {
+    return name;
+  }
 }

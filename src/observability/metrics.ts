@@ -12,6 +12,7 @@ export type RouteLabel =
   | "refresh"
   | "logout"
   | "jwks"
+  | "register"
   | "health"
   | "ready"
   | "public"

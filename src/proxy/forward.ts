@@ -186,6 +186,10 @@ function longPollMs(url: string, max: number): number {
 
 function relay(proxyRes: IncomingMessage, res: ServerResponse): void {
   res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, withPresetHeaders(res, responseHeaders(proxyRes)));
+  // pipe() never ends `res` when the upstream breaks off mid-body: cut the client's response instead of leaving it hanging.
+  proxyRes.on("close", () => {
+    if (!proxyRes.complete) res.destroy();
+  });
   proxyRes.pipe(res);
 }
 

@@ -10,12 +10,14 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Forwarder } from "../proxy/forward.js";
 import type { RateLimits } from "../ratelimit/policies.js";
 import type { UpstreamClient } from "../upstream/client.js";
+import type { UpstreamIdentity } from "../upstream/identity.js";
 
 export interface RouteContext {
   config: Config;
   sessions: SessionService;
   credentials: CredentialsSource;
   upstream: UpstreamClient;
+  identity: UpstreamIdentity;
   forwarder: Forwarder;
   trusted: TrustedProxies;
   rateLimits: RateLimits;

@@ -29,6 +29,7 @@ export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all")
 
 /** Logs an upstream session out; a failure is logged, never shown to the client (the gateway side is done). */
 export async function logoutUpstream(ctx: RouteContext, upstreamToken: string, endpoint: "/logout" | "/logout/all"): Promise<void> {
+  if (!ctx.identity.ownsUpstreamSessions || !upstreamToken) return; // appservice identity: no homeserver session
   try {
     const reply = await ctx.upstream.post(`/_matrix/client/v3${endpoint}`, {}, upstreamToken);
     // 401: the upstream session is already gone, which is what we wanted.

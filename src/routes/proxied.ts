@@ -14,7 +14,7 @@ import type { RequestInfo, RouteContext } from "./context.js";
 const MEDIA_UPLOADS = compileEndpoints(["POST /_matrix/media/{v1,r0,v3}/upload", "PUT /_matrix/media/{v1,r0,v3}/upload/**"]);
 
 export function createProxiedHandler(ctx: RouteContext) {
-  const { sessions, forwarder, rateLimits } = ctx;
+  const { sessions, forwarder, rateLimits, identity } = ctx;
   const publicEndpoints = compileEndpoints(ctx.config.public_endpoints);
   const { max_body, max_upload_body } = ctx.config.http;
   const maxBody = (method: string, path: string) => (MEDIA_UPLOADS.matches(method, path) ? max_upload_body : max_body);
@@ -26,17 +26,19 @@ export function createProxiedHandler(ctx: RouteContext) {
       if (!publicEndpoints.matches(method, info.path)) throw missingToken();
       info.route = "public";
       setHeaders(res, await rateLimits.unauthenticated(info.address, method, info.path));
-      forwarder.forward(req, res, { url: forwardUrl, upstreamToken: undefined, info, maxBodyBytes: maxBody(method, info.path) });
+      const url = identity.anonymous(forwardUrl);
+      forwarder.forward(req, res, { url, upstreamToken: undefined, info, maxBodyBytes: maxBody(method, info.path) });
       return;
     }
     info.route = "authenticated";
     const session = await sessions.authenticate(token);
     info.userId = session.userId;
     setHeaders(res, await rateLimits.authenticated(session.userId, method, info.path));
+    const credential = identity.forSession(session, forwardUrl);
     forwarder.forward(req, res, {
-      url: forwardUrl,
-      upstreamToken: session.upstreamToken,
-      sessionId: session.id,
+      url: credential.url,
+      upstreamToken: credential.token,
+      sessionId: credential.sessionBound ? session.id : undefined,
       info,
       maxBodyBytes: maxBody(method, info.path),
     });

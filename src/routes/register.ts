@@ -1,0 +1,54 @@
+/**
+ * `POST PREFIX/register`. With `registration.enabled` (the default with session_token identity) the
+ * registration goes to the homeserver and, when it logs the new user in, its answer is wrapped like a
+ * login: the gateway keeps the homeserver's token and returns its own access and refresh tokens.
+ * User-interactive auth steps (401 with flows) and `inhibit_login` answers pass through unchanged.
+ * Otherwise registration is refused with 403 M_FORBIDDEN. Either way it is rate-limited per address.
+ */
+import { readJsonBody } from "../http/body.js";
+import { badJson, forbidden, upstreamFailed } from "../http/errors.js";
+import { sendJson, setHeaders } from "../http/respond.js";
+import type { Handler, RouteContext } from "./context.js";
+
+export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: boolean): Handler {
+  const { config, sessions, upstream, rateLimits, logger } = ctx;
+  return async (req, res, info) => {
+    setHeaders(res, await rateLimits.unauthenticated(info.address, "POST", info.path));
+    if (!config.registration.enabled) {
+      req.resume();
+      throw forbidden("Registration is not allowed on this server");
+    }
+    const body = await readJsonBody(req, config.http.max_json_body);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Registration body must be a JSON object");
+    const { refresh_token: wantsRefresh, ...forwarded } = body as Record<string, unknown>;
+    if (wantsRefresh !== undefined && typeof wantsRefresh !== "boolean") throw badJson("'refresh_token' must be a boolean");
+    const query = (req.url as string).slice(info.path.length); // e.g. ?kind=guest
+
+    // The homeserver is never asked for refresh tokens: the gateway issues its own.
+    const reply = await upstream.post(`/_matrix/client/v3/register${query}`, forwarded);
+    if (reply.status >= 500) throw upstreamFailed();
+    const { user_id, access_token, device_id } = reply.body;
+    if (reply.status !== 200 || typeof access_token !== "string") {
+      sendJson(res, reply.status, reply.body);
+      return;
+    }
+    if (typeof user_id !== "string" || typeof device_id !== "string") throw upstreamFailed();
+    const grant = await sessions.start({
+      userId: user_id,
+      deviceId: device_id,
+      upstreamToken: access_token,
+      refreshable: alwaysRefreshable || wantsRefresh === true,
+    });
+    info.userId = user_id;
+    logger.info({ event: "register", user_id, session: grant.session.id, device_id }, "registered");
+    const answer: Record<string, unknown> = {
+      user_id,
+      access_token: grant.accessToken,
+      expires_in_ms: grant.expiresInMs,
+      device_id,
+      home_server: config.server_name,
+    };
+    if (grant.refreshToken !== undefined) answer.refresh_token = grant.refreshToken;
+    sendJson(res, 200, answer);
+  };
+}
