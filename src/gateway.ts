@@ -192,8 +192,11 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
     (req, res) => runtime.handle(req, res),
   );
   server.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end(MALFORMED_REQUEST_RESPONSE);
-    else socket.destroy();
+    // As Node's own handler does: answer only when no response is in flight on this socket, never into one.
+    const inFlight = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (!socket.writable) socket.destroy();
+    else if (inFlight?.headersSent) socket.end();
+    else socket.end(MALFORMED_REQUEST_RESPONSE);
   });
 
   const sweeper = setInterval(() => {

@@ -57,6 +57,8 @@ export const runCommand: Command = {
     });
     process.off("SIGHUP", reload);
     logger.info("stopped");
+    // A worker's IPC channel to the primary would keep it alive forever (and the primary waiting for it).
+    if (cluster.isWorker) cluster.worker?.disconnect();
     return 0;
   },
 };

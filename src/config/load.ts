@@ -7,6 +7,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { type Document, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import { parseUsersFile } from "../credentials/users-file.js";
 import { parseDuration } from "./duration.js";
 import { MIN_SECRET_BYTES, readJwtKeys } from "./jwt-keys.js";
 import { type Config, configSchema, DEFAULT_ROUTE_CLASSES, type ParsedConfig, type RouteClass } from "./schema.js";
@@ -29,7 +30,9 @@ export class ConfigError extends Error {
 }
 
 export function formatProblem(file: string, problem: ConfigProblem): string {
-  return `${file}:${problem.line}:${problem.col}: ${problem.path || "(root)"}: ${problem.message}`;
+  // One problem per line, even when a key (a YAML collection used as a key) or a message spans several.
+  const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ");
+  return `${file}:${problem.line}:${problem.col}: ${oneLine(problem.path) || "(root)"}: ${oneLine(problem.message)}`;
 }
 
 export interface LoadOptions {
@@ -82,7 +85,14 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     },
   });
 
-  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (error) {
+    // An alias without its anchor, or an alias bomb past yaml's maxAliasCount.
+    throw new ConfigError(file, [at(0, "", (error as Error).message)]);
+  }
+  const parsed = configSchema.safeParse(data ?? {});
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const keys = issue.code === "unrecognized_keys" ? issue.keys : [undefined];
@@ -157,6 +167,18 @@ function checkIdentity(config: ParsedConfig, baseDir: string, problem: Report) {
   if (source === "users_file") {
     if (users_file === undefined) problem(["credentials", "users_file"], "credentials.source users_file needs credentials.users_file");
     else if (!fs.existsSync(path.resolve(baseDir, users_file))) problem(["credentials", "users_file"], `no such file: ${users_file}`);
+    else {
+      // A broken users file is a config problem (--check, start, SIGHUP), not a crash when the gateway opens it.
+      let text: string | undefined;
+      try {
+        text = fs.readFileSync(path.resolve(baseDir, users_file), "utf8");
+      } catch (error) {
+        problem(["credentials", "users_file"], `cannot read: ${(error as Error).message}`);
+      }
+      if (text !== undefined) {
+        for (const message of parseUsersFile(text).problems) problem(["credentials", "users_file"], `${users_file}: ${message}`);
+      }
+    }
     if (mode.mode !== "appservice") {
       problem(
         ["upstream_identity", "mode"],
@@ -235,7 +257,7 @@ function readEncryptionKey(config: ParsedConfig, baseDir: string, jwtSecret: Buf
   }
   if (!material) {
     // jwt.keys has no single secret to derive from; a memory store keeps nothing at rest.
-    if (config.store.type === "memory") return crypto.randomBytes(32);
+    if (config.store.type === "memory") return Buffer.alloc(32); // never used: nothing is sealed
     problem(["store", "encryption_key"], "set store.encryption_key or store.encryption_key_file when jwt.keys is used");
     return undefined;
   }

@@ -11,7 +11,24 @@ const DOT_SEGMENT = /\/\.\.?(\/|$)/;
 const ALLOWED = /^\/[!$&'()*+,\-./0-9:=@A-Z[\]_a-z~%]*$/;
 
 export function isCanonicalPath(path: string): boolean {
-  return ALLOWED.test(path) && !path.includes("//") && !DOT_SEGMENT.test(path) && !DANGEROUS_ESCAPE.test(path) && !hasBadEscape(path);
+  return (
+    ALLOWED.test(path) &&
+    !path.includes("//") &&
+    !DOT_SEGMENT.test(path) &&
+    !DANGEROUS_ESCAPE.test(path) &&
+    !hasBadEscape(path) &&
+    isUtf8(path)
+  );
+}
+
+/** Escapes must spell valid UTF-8: an overlong `%C0%AF` is `/` to a lenient decoder, garbage to a strict one. */
+function isUtf8(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `%` must start a two-digit hex escape. */

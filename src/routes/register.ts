@@ -7,8 +7,11 @@
  */
 import { readJsonBody } from "../http/body.js";
 import { badJson, forbidden, upstreamFailed } from "../http/errors.js";
+import { withoutParams } from "../http/query.js";
 import { sendJson, setHeaders } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
+
+const TOKEN_PARAM = new Set(["access_token"]);
 
 export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: boolean): Handler {
   const { config, sessions, upstream, rateLimits, logger } = ctx;
@@ -22,7 +25,8 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Registration body must be a JSON object");
     const { refresh_token: wantsRefresh, ...forwarded } = body as Record<string, unknown>;
     if (wantsRefresh !== undefined && typeof wantsRefresh !== "boolean") throw badJson("'refresh_token' must be a boolean");
-    const query = (req.url as string).slice(info.path.length); // e.g. ?kind=guest
+    // e.g. ?kind=guest; a client's access_token (the gateway's JWT) never goes upstream (contract).
+    const query = withoutParams(req.url as string, TOKEN_PARAM).slice(info.path.length);
 
     // The homeserver is never asked for refresh tokens: the gateway issues its own.
     const reply = await upstream.post(`/_matrix/client/v3/register${query}`, forwarded);

@@ -130,7 +130,9 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
       }
       // The idle limit is not known here; the absolute one bounds the key until the first rotation.
       const multi = redis.multi().hset(sessionKey(s.id), fields).pexpireat(sessionKey(s.id), s.expiresAt).sadd(userKey(s.userId), s.id);
-      multi.pexpireat(userKey(s.userId), s.expiresAt, "GT");
+      // The user's set lives as long as their longest session. GT alone never sets a first expiry (a key
+      // without one counts as infinite), so NX gives the new set its first.
+      multi.pexpireat(userKey(s.userId), s.expiresAt, "NX").pexpireat(userKey(s.userId), s.expiresAt, "GT");
       if (s.refresh) multi.set(familyKey(s.refresh.family), s.id, "PXAT", s.expiresAt);
       await multi.exec();
     },

@@ -2,6 +2,12 @@
  * A small homeserver for tests: real HTTP on 127.0.0.1, port 0. It checks its own access tokens
  * exactly as a homeserver would and records every request it receives, so tests can prove what
  * reached it (the upstream credential) and what never did (the gateway's JWT).
+ *
+ * Opt-in extras (existing callers see the old behaviour unless they call these):
+ * - `addAppservice()`: an application service whose `as_token` asserts users with `?user_id=`
+ *   (spec, Application Service API, "Identity assertion") and registers them with
+ *   `m.login.application_service`;
+ * - `enableRegistration()`: `POST /register` with user-interactive auth (`m.login.dummy`) and guests.
  */
 import crypto from "node:crypto";
 import http from "node:http";
@@ -22,6 +28,29 @@ interface Device {
   deviceId: string;
 }
 
+/** Who a request acts as: a device's token, or an application service asserting a user. */
+interface Caller {
+  userId: string;
+  deviceId: string | undefined;
+}
+
+/** An application service the homeserver knows (its registration file, reduced to what the tests need). */
+export interface FakeAppservice {
+  asToken: string;
+  /** The `namespaces.users` regex; matched against the whole user ID. */
+  userRegex: RegExp | string;
+  /** The appservice's own user (`sender_localpart`), acted as when no `user_id` is given; default `appservice`. */
+  senderLocalpart?: string;
+}
+
+/** A `POST …/register` the homeserver received, with its parsed body (undefined when not JSON). */
+export interface RegisterRequest {
+  url: string;
+  body: Record<string, unknown> | undefined;
+  /** Whether it carried a known `as_token`. */
+  appservice: boolean;
+}
+
 export interface FakeHomeserver {
   url: string;
   port: number;
@@ -33,7 +62,15 @@ export interface FakeHomeserver {
   /** Paths of logout calls (`/logout`, `/logout/all`) with the token they carried. */
   logouts: { path: string; token: string | undefined }[];
   addUser(localpart: string, password: string): void;
-  /** Invalidates an upstream token, as deleting the device would. */
+  /** Whether the user exists (added, registered, or registered by an appservice). */
+  hasUser(localpart: string): boolean;
+  /** Every `POST /_matrix/client/{r0,v3}/register` received, whether or not registration is on. */
+  registerRequests: RegisterRequest[];
+  /** Accepts `asToken` as an application service's token from now on. */
+  addAppservice(appservice: FakeAppservice): void;
+  /** Turns on open registration (UIA with `m.login.dummy`, and `?kind=guest`); off by default. */
+  enableRegistration(): void;
+  /** Invalidates an upstream token, as deleting the device would (an `as_token`: the appservice is forgotten). */
   revokeToken(token: string): void;
   /** Delays every answer by `ms` (0 = answer at once). */
   setDelay(ms: number): void;
@@ -41,11 +78,18 @@ export interface FakeHomeserver {
 }
 
 export async function startFakeHomeserver(serverName = "example.org"): Promise<FakeHomeserver> {
-  const users = new Map<string, string>();
+  /** localpart → password; `undefined` for users registered without one (appservice users, guests). */
+  const users = new Map<string, string | undefined>();
   const tokens = new Map<string, Device>();
   const received: ReceivedRequest[] = [];
   const logins: { user: string; ok: boolean }[] = [];
   const logouts: { path: string; token: string | undefined }[] = [];
+  const registerRequests: RegisterRequest[] = [];
+  const appservices = new Map<string, { userRegex: RegExp; sender: string }>();
+  /** Open UIA sessions of registrations in progress. */
+  const uiaSessions = new Set<string>();
+  let registrationEnabled = false;
+  let guestCount = 0;
   let delayMs = 0;
 
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}) => {
@@ -60,22 +104,58 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     return new URL(req.url ?? "/", "http://x").searchParams.get("access_token") ?? undefined;
   };
 
+  const localpartOf = (userId: string): string | undefined =>
+    userId.startsWith("@") && userId.endsWith(`:${serverName}`) ? userId.slice(1, -serverName.length - 1).toLowerCase() : undefined;
+
+  /** A fresh device with its access token for `userId`. */
+  const newDevice = (userId: string, deviceId?: string): { accessToken: string; deviceId: string } => {
+    const device = deviceId ?? crypto.randomBytes(5).toString("hex").toUpperCase();
+    const accessToken = `syt_${crypto.randomBytes(18).toString("base64url")}`;
+    tokens.set(accessToken, { userId, deviceId: device });
+    return { accessToken, deviceId: device };
+  };
+
+  /**
+   * Who a token acts as. An appservice token asserts `user_id` from the query (the first one, as
+   * Synapse reads it), or its sender when absent; the user must be in its namespace and registered.
+   */
+  const identify = (
+    token: string | undefined,
+    url: URL,
+  ): { caller?: Caller; refusal?: { status: number; body: Record<string, unknown> } } => {
+    if (token === undefined) return {};
+    const appservice = appservices.get(token);
+    if (!appservice) {
+      const device = tokens.get(token);
+      return device ? { caller: { ...device } } : {};
+    }
+    const asserted = url.searchParams.get("user_id") ?? appservice.sender;
+    if (asserted !== appservice.sender && !appservice.userRegex.test(asserted)) {
+      return { refusal: { status: 403, body: { errcode: "M_FORBIDDEN", error: "Application service cannot masquerade as this user" } } };
+    }
+    const localpart = localpartOf(asserted);
+    if (asserted !== appservice.sender && (localpart === undefined || !users.has(localpart))) {
+      return { refusal: { status: 403, body: { errcode: "M_FORBIDDEN", error: "Application service has not registered this user" } } };
+    }
+    return { caller: { userId: asserted, deviceId: url.searchParams.get("device_id") ?? undefined } };
+  };
+
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString("utf8");
       const token = tokenOf(req);
-      const device = token === undefined ? undefined : tokens.get(token);
+      const { caller, refusal } = identify(token, new URL(req.url ?? "/", "http://x"));
       received.push({
         method: req.method ?? "",
         url: req.url ?? "",
         headers: req.headers,
         rawHeaders: req.rawHeaders,
         body,
-        userId: device?.userId,
+        userId: caller?.userId,
       });
-      const answer = () => route(req, res, body, token, device);
+      const answer = () => route(req, res, body, token, caller, refusal);
       if (delayMs > 0) setTimeout(answer, delayMs);
       else answer();
     });
@@ -86,7 +166,8 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     res: http.ServerResponse,
     body: string,
     token: string | undefined,
-    device: Device | undefined,
+    device: Caller | undefined,
+    refusal?: { status: number; body: Record<string, unknown> },
   ) => {
     const url = new URL(req.url ?? "/", "http://x");
     const path = url.pathname;
@@ -101,7 +182,20 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     if (path.startsWith("/_matrix/federation/"))
       return json(res, 200, { federation: true, authorization: req.headers.authorization ?? null });
     if (method === "POST" && /^\/_matrix\/client\/(r0|v3)\/login$/.test(path)) return login(res, body);
+    if (method === "GET" && /^\/_matrix\/client\/(r0|v3)\/register\/available$/.test(path)) {
+      const wanted = (url.searchParams.get("username") ?? "").toLowerCase();
+      if (users.has(wanted)) return json(res, 400, { errcode: "M_USER_IN_USE", error: "User ID already taken." });
+      return json(res, 200, { available: true });
+    }
+    if (method === "POST" && /^\/_matrix\/client\/(r0|v3)\/register$/.test(path)) {
+      const isAppservice = token !== undefined && appservices.has(token);
+      registerRequests.push({ url: req.url ?? "", body: parseObject(body), appservice: isAppservice });
+      if (isAppservice) return registerAppserviceUser(res, body, appservices.get(token as string) as { userRegex: RegExp });
+      // Registration off: the old behaviour (a request without a token is refused below).
+      if (registrationEnabled && token === undefined) return register(res, url, body);
+    }
 
+    if (refusal) return json(res, refusal.status, refusal.body);
     if (token === undefined) return json(res, 401, { errcode: "M_MISSING_TOKEN", error: "Missing access token" });
     if (!device) return json(res, 401, { errcode: "M_UNKNOWN_TOKEN", error: "Unknown access token", soft_logout: false });
 
@@ -144,7 +238,58 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
       return json(res, 200, {}, { "Set-Cookie": ["a=1; Path=/", "b=2; Path=/"] });
     }
     // Anything else: tell the caller what arrived.
-    return json(res, 200, { echo: { method, url: req.url, user_id: device.userId, device_id: device.deviceId } });
+    // An appservice request without `device_id` has no device: null.
+    return json(res, 200, { echo: { method, url: req.url, user_id: device.userId, device_id: device.deviceId ?? null } });
+  };
+
+  /** `m.login.application_service`: the appservice registers a user of its namespace (spec, "Server admin style permissions"). */
+  const registerAppserviceUser = (res: http.ServerResponse, body: string, appservice: { userRegex: RegExp }) => {
+    const request = parseObject(body);
+    if (!request) return json(res, 400, { errcode: "M_NOT_JSON", error: "Content not JSON." });
+    if (request.type !== "m.login.application_service") {
+      return json(res, 400, { errcode: "M_UNKNOWN", error: "Invalid login submission" });
+    }
+    if (typeof request.username !== "string") return json(res, 400, { errcode: "M_MISSING_PARAM", error: "Missing username" });
+    const localpart = request.username.toLowerCase();
+    const userId = `@${localpart}:${serverName}`;
+    if (!appservice.userRegex.test(userId)) {
+      return json(res, 400, { errcode: "M_EXCLUSIVE", error: "Invalid user localpart for this application service." });
+    }
+    if (users.has(localpart)) return json(res, 400, { errcode: "M_USER_IN_USE", error: "User ID already taken." });
+    users.set(localpart, undefined);
+    if (request.inhibit_login === true) return json(res, 200, { user_id: userId });
+    const device = newDevice(userId);
+    return json(res, 200, { user_id: userId, access_token: device.accessToken, device_id: device.deviceId, home_server: serverName });
+  };
+
+  /** Open registration: a taken username fails first (as Synapse checks it before UIA), then one `m.login.dummy` stage. */
+  const register = (res: http.ServerResponse, url: URL, body: string) => {
+    const request = parseObject(body);
+    if (!request) return json(res, 400, { errcode: "M_NOT_JSON", error: "Content not JSON." });
+    const answer = (localpart: string) => {
+      const userId = `@${localpart}:${serverName}`;
+      if (request.inhibit_login === true) return json(res, 200, { user_id: userId });
+      const device = newDevice(userId, typeof request.device_id === "string" ? request.device_id : undefined);
+      return json(res, 200, { user_id: userId, access_token: device.accessToken, device_id: device.deviceId, home_server: serverName });
+    };
+    if (url.searchParams.get("kind") === "guest") {
+      guestCount += 1;
+      const localpart = String(guestCount);
+      users.set(localpart, undefined);
+      return answer(localpart);
+    }
+    const wanted = typeof request.username === "string" ? request.username.toLowerCase() : undefined;
+    if (wanted !== undefined && users.has(wanted)) return json(res, 400, { errcode: "M_USER_IN_USE", error: "User ID already taken." });
+    const auth = request.auth as { type?: unknown; session?: unknown } | undefined;
+    if (auth?.type !== "m.login.dummy" || typeof auth.session !== "string" || !uiaSessions.has(auth.session)) {
+      const session = crypto.randomBytes(12).toString("base64url");
+      uiaSessions.add(session);
+      return json(res, 401, { flows: [{ stages: ["m.login.dummy"] }], params: {}, session });
+    }
+    uiaSessions.delete(auth.session);
+    const localpart = wanted ?? `user${crypto.randomBytes(4).toString("hex")}`;
+    users.set(localpart, typeof request.password === "string" ? request.password : undefined);
+    return answer(localpart);
   };
 
   const login = (res: http.ServerResponse, body: string) => {
@@ -157,7 +302,8 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     const identifier = request.identifier as { user?: string } | undefined;
     const user = String(identifier?.user ?? request.user ?? "");
     const localpart = user.startsWith("@") ? user.slice(1, user.indexOf(":")) : user;
-    const ok = users.has(localpart.toLowerCase()) && users.get(localpart.toLowerCase()) === request.password;
+    const stored = users.get(localpart.toLowerCase());
+    const ok = stored !== undefined && stored === request.password;
     logins.push({ user, ok });
     if (!ok) return json(res, 403, { errcode: "M_FORBIDDEN", error: "Invalid username or password" });
     const deviceId = typeof request.device_id === "string" ? request.device_id : crypto.randomBytes(5).toString("hex").toUpperCase();
@@ -177,7 +323,19 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     logins,
     logouts,
     addUser: (localpart, password) => users.set(localpart.toLowerCase(), password),
-    revokeToken: (token) => tokens.delete(token),
+    hasUser: (localpart) => users.has(localpart.toLowerCase()),
+    registerRequests,
+    addAppservice: ({ asToken, userRegex, senderLocalpart = "appservice" }) => {
+      const source = typeof userRegex === "string" ? userRegex : userRegex.source;
+      appservices.set(asToken, { userRegex: new RegExp(`^(?:${source})$`), sender: `@${senderLocalpart}:${serverName}` });
+    },
+    enableRegistration: () => {
+      registrationEnabled = true;
+    },
+    revokeToken: (token) => {
+      tokens.delete(token);
+      appservices.delete(token);
+    },
     setDelay: (ms) => {
       delayMs = ms;
     },
@@ -187,4 +345,14 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
         server.close(() => resolve());
       }),
   };
+}
+
+/** The JSON object in `body`, or undefined. */
+function parseObject(body: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }

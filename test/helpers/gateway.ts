@@ -40,6 +40,8 @@ export interface StartOptions {
   storeYaml?: string;
   /** Replaces the `rate_limits:` block; by default limits are off so tests can repeat requests freely. */
   rateLimits?: string;
+  /** Replaces the `jwt:` line (key sets); by default one HS256 secret. */
+  jwtYaml?: string;
 }
 
 export function testConfig(upstreamUrl: string, options: StartOptions = {}): Config {
@@ -47,7 +49,7 @@ export function testConfig(upstreamUrl: string, options: StartOptions = {}): Con
     `server_name: ${SERVER_NAME}`,
     "listen: {host: 127.0.0.1, port: 0}",
     `upstream: {url: "${upstreamUrl}", timeout: 2s}`,
-    `jwt: {secret: "${TEST_SECRET}"}`,
+    options.jwtYaml ?? `jwt: {secret: "${TEST_SECRET}"}`,
     options.storeYaml ?? "store: {type: memory}",
     options.tokens ?? "tokens: {access_ttl: 5m, refresh_ttl: 1d, session_max_age: 7d, refresh_reuse_grace: 30s}",
     options.rateLimits ?? "rate_limits: {enabled: false}",
