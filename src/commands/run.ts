@@ -44,16 +44,20 @@ export const runCommand: Command = {
     };
     process.on("SIGHUP", reload);
 
+    // A second SIGTERM (systemd signals a worker, then the primary does too) must not cut the drain short.
+    let stopping = false;
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
         logger.info({ signal }, "shutting down");
         gateway.close().then(resolve, (error: unknown) => {
           logger.error({ err: error }, "shutdown failed");
           resolve();
         });
       };
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
     });
     process.off("SIGHUP", reload);
     logger.info("stopped");

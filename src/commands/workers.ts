@@ -58,8 +58,8 @@ export async function runPrimary(file: string, config: Config, count: number, lo
         worker.process.kill(signal);
       }
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
   });
   process.off("SIGHUP", reload);
   logger.info("stopped");

@@ -15,8 +15,8 @@ export function takeParams(
   const rest: string[] = [];
   for (const param of url.slice(queryStart + 1).split("&")) {
     const eq = param.indexOf("=");
-    const name = decode(eq === -1 ? param : param.slice(0, eq));
-    if (names.has(name)) taken.push({ name, value: decode(eq === -1 ? "" : param.slice(eq + 1)) });
+    const name = decodeQueryComponent(eq === -1 ? param : param.slice(0, eq));
+    if (names.has(name)) taken.push({ name, value: decodeQueryComponent(eq === -1 ? "" : param.slice(eq + 1)) });
     else rest.push(param);
   }
   return { path: url.slice(0, queryStart), taken, rest };
@@ -37,7 +37,8 @@ export function withParam(url: string, name: string, value: string): string {
   return `${url}${url.includes("?") ? "&" : "?"}${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
 }
 
-function decode(text: string): string {
+/** A query component as a query parser reads it (`+` is a space; a bad escape leaves the text as written). */
+export function decodeQueryComponent(text: string): string {
   if (!text.includes("%") && !text.includes("+")) return text;
   try {
     return decodeURIComponent(text.replace(/\+/g, " "));

@@ -3,6 +3,7 @@
  * redacted, and URLs are scrubbed of `access_token` before they are logged.
  */
 import pino, { type Logger } from "pino";
+import { decodeQueryComponent } from "../http/query.js";
 
 export type { Logger };
 
@@ -43,20 +44,10 @@ export function scrubUrl(url: string): string {
   for (let i = 0; i < params.length; i++) {
     const param = params[i] as string;
     const eq = param.indexOf("=");
-    if (eq !== -1 && decodedName(param.slice(0, eq)) === "access_token") {
+    if (eq !== -1 && decodeQueryComponent(param.slice(0, eq)) === "access_token") {
       params[i] = `${param.slice(0, eq)}=[redacted]`;
       scrubbed = true;
     }
   }
   return scrubbed ? `${url.slice(0, queryStart)}?${params.join("&")}` : url;
-}
-
-/** A parameter name as a query parser reads it (`+` is a space; a bad escape leaves the name as written). */
-function decodedName(name: string): string {
-  if (!name.includes("%") && !name.includes("+")) return name;
-  try {
-    return decodeURIComponent(name.replace(/\+/g, " "));
-  } catch {
-    return name;
-  }
 }
