@@ -62,6 +62,8 @@ export interface FakeHomeserver {
   /** Paths of logout calls (`/logout`, `/logout/all`) with the token they carried. */
   logouts: { path: string; token: string | undefined }[];
   addUser(localpart: string, password: string): void;
+  /** Every password of every user: secrets that must never appear in a gateway log. */
+  passwords(): string[];
   /** Whether the user exists (added, registered, or registered by an appservice). */
   hasUser(localpart: string): boolean;
   /** Every `POST /_matrix/client/{r0,v3}/register` received, whether or not registration is on. */
@@ -323,6 +325,7 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     logins,
     logouts,
     addUser: (localpart, password) => users.set(localpart.toLowerCase(), password),
+    passwords: () => [...users.values()].filter((p): p is string => typeof p === "string"),
     hasUser: (localpart) => users.has(localpart.toLowerCase()),
     registerRequests,
     addAppservice: ({ asToken, userRegex, senderLocalpart = "appservice" }) => {

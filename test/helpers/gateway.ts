@@ -2,7 +2,9 @@
  * Starts a real gateway on 127.0.0.1:0 in front of a fake homeserver, with a manual clock and a
  * memory store unless told otherwise. Teardown is registered on the test right away.
  */
+import fs from "node:fs";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { Writable } from "node:stream";
 import type { Test } from "tap";
 import { ManualClock } from "../../src/clock.js";
@@ -77,7 +79,10 @@ export async function startGateway(t: Test, options: StartOptions = {}): Promise
   });
   const gateway = createGateway(config, { clock, logger: createLogger("info", sink), ...options.deps });
   const address: AddressInfo = await gateway.listen();
-  t.teardown(() => gateway.close());
+  t.teardown(async () => {
+    await gateway.close();
+    recordForAudit(logs, homeserver.passwords());
+  });
   const url = `http://127.0.0.1:${address.port}`;
 
   const request: TestGateway["request"] = async (path, init) => {
@@ -110,6 +115,17 @@ export async function startGateway(t: Test, options: StartOptions = {}): Promise
   };
 
   return { gateway, homeserver, clock, config, url, logs, request, login };
+}
+
+/**
+ * With MAG_AUDIT_DIR set (`npm test` sets it), every log line of every gateway a test started is kept,
+ * with the passwords it knew, for test/audit/secrets-in-logs.mjs to search once the whole suite has run.
+ */
+function recordForAudit(logs: Record<string, unknown>[], passwords: string[]): void {
+  const dir = process.env.MAG_AUDIT_DIR;
+  if (!dir) return;
+  fs.mkdirSync(dir, { recursive: true });
+  fs.appendFileSync(path.join(dir, `${process.pid}.jsonl`), `${JSON.stringify({ passwords, logs })}\n`);
 }
 
 /** `Authorization: Bearer` header for fetch(). */
