@@ -1,0 +1,152 @@
+/**
+ * Turns the results into Markdown tables (printed and written to bench/results/latest.md), an SVG chart
+ * (bench/results/latest.svg) and the raw JSON (bench/results/latest.json).
+ */
+import { barChart } from "./svg.mjs";
+
+const fixed = (digits) => (v) => (v === undefined || Number.isNaN(v) ? "–" : v.toFixed(digits));
+const ratio = (a, b) => (a === undefined || b === undefined ? "–" : `${(a / b).toFixed(2)}×`);
+const mib = (bytes) => (bytes / 1048576).toFixed(1);
+
+function table(header, lines) {
+  return [
+    `| ${header.join(" | ")} |`,
+    `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
+    ...lines.map((l) => `| ${l.join(" | ")} |`),
+  ].join("\n");
+}
+
+/** The HTTP table: each row against the bare http-proxy-3 and the direct row of the same path. */
+export function httpTable(rows) {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const lines = rows.map((row) => {
+    const bare = byId.get(`bare/${row.name}`);
+    const direct = byId.get(`direct/${row.name}`);
+    const compare = bare !== undefined && row.name !== "login";
+    return [
+      `${row.label} — ${row.name}`,
+      fixed(0)(row.requestsPerSec),
+      fixed(2)(row.p50Ms),
+      fixed(2)(row.p99Ms),
+      fixed(0)(row.proxyCpuUsPerReq),
+      fixed(0)(row.upstreamCpuUsPerReq),
+      compare ? ratio(row.requestsPerSec, bare?.requestsPerSec) : "–",
+      compare ? ratio(row.requestsPerSec, direct?.requestsPerSec) : "–",
+      compare ? ratio(row.proxyCpuUsPerReq, bare?.proxyCpuUsPerReq) : "–",
+    ];
+  });
+  return table(
+    [
+      "scenario — path",
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "proxy CPU µs/req",
+      "upstream CPU µs/req",
+      "req/s ÷ bare",
+      "req/s ÷ direct",
+      "CPU ÷ bare",
+    ],
+    lines,
+  );
+}
+
+export function refreshTable(refresh) {
+  return table(
+    ["store", "refresh ops/s", "CPU µs/op"],
+    refresh.map((r) => [r.store, fixed(0)(r.opsPerSec), fixed(1)(r.cpuUsPerOp)]),
+  );
+}
+
+export function footprintTable(footprint) {
+  return table(
+    [
+      "store",
+      "live sessions",
+      "time to create s",
+      "process RSS MiB",
+      "RSS growth MiB",
+      "bytes/session (RSS)",
+      "heap growth MiB",
+      "sqlite file MiB",
+    ],
+    footprint.map((f) => [
+      f.store,
+      `${f.created}${f.created < f.requested ? ` of ${f.requested} (time cap)` : ""}`,
+      fixed(1)(f.seconds),
+      mib(f.rssBytes),
+      mib(f.rssDeltaBytes),
+      fixed(0)(f.rssDeltaBytes / f.created),
+      mib(f.heapDeltaBytes),
+      f.fileBytes === undefined ? "–" : mib(f.fileBytes),
+    ]),
+  );
+}
+
+export function markdown(results) {
+  const { machine, settings, http, sessions } = results;
+  return [
+    `Run of ${results.date}: ${machine.cpus} (nproc ${machine.nproc}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; ` +
+      `1-min load average ${machine.loadAverage.start.toFixed(1)} at the start, ${machine.loadAverage.end.toFixed(1)} at the end.`,
+    `Settings: ${settings.rounds} interleaved rounds × ${settings.durationSec} s measured (${settings.warmupSec} s warm-up before each scenario's first round), ` +
+      `${settings.connections} connections; medians of the rounds. Total time ${results.totalSeconds.toFixed(0)} s.`,
+    "",
+    "### HTTP (loopback)",
+    "",
+    httpTable(http.rows),
+    "",
+    ...http.notes.map((n) => `- ${n}`),
+    "",
+    "### Refresh (session service called directly, one caller)",
+    "",
+    refreshTable(sessions.refresh),
+    "",
+    "### Memory with live sessions (session service called directly, default session cache of 100,000 entries; both stores filled side by side, one process each)",
+    "",
+    footprintTable(sessions.footprint),
+    "",
+  ].join("\n");
+}
+
+const COLORS = { direct: "#9e9e9e", reference: "#4a7ebb", gateway: "#e07b39", login: "#5a9e5a" };
+
+function kind(id) {
+  if (id.startsWith("direct/")) return "direct";
+  if (id.endsWith("/login")) return "login";
+  if (/^(bare|undici|nginx)\//.test(id)) return "reference";
+  return "gateway";
+}
+
+/** Proxied requests in four panels, login in two more (its numbers would flatten the others' bars). */
+export function chart(results) {
+  const proxied = results.http.rows.filter((row) => row.name !== "login");
+  const logins = results.http.rows.filter((row) => row.name === "login");
+  const bars = (rows, key) => rows.map((row) => ({ label: `${row.label} — ${row.name}`, color: COLORS[kind(row.id)], value: row[key] }));
+  const whole = (v) => v.toFixed(0);
+  const ms = (v) => v.toFixed(2);
+  const panels = [
+    { title: "requests/s (higher is better)", format: whole, bars: bars(proxied, "requestsPerSec") },
+    { title: "proxy CPU µs per request (lower is better)", format: whole, bars: bars(proxied, "proxyCpuUsPerReq") },
+    { title: "p50 latency, ms", format: ms, bars: bars(proxied, "p50Ms") },
+    { title: "p99 latency, ms", format: ms, bars: bars(proxied, "p99Ms") },
+  ];
+  if (logins.length) {
+    panels.push(
+      { title: "login: requests/s", format: whole, bars: bars(logins, "requestsPerSec") },
+      { title: "login: gateway CPU µs per request", format: whole, bars: bars(logins, "proxyCpuUsPerReq") },
+    );
+  }
+  return barChart({
+    title: "matrix-auth-gateway benchmark (loopback)",
+    subtitle:
+      `${results.date} · nproc ${results.machine.nproc} · Node ${results.machine.node} · ` +
+      `${results.settings.rounds} rounds × ${results.settings.durationSec} s, ${results.settings.connections} connections, medians`,
+    panels,
+    legend: [
+      { label: "direct", color: COLORS.direct },
+      { label: "reference proxies", color: COLORS.reference },
+      { label: "gateway", color: COLORS.gateway },
+      { label: "gateway login", color: COLORS.login },
+    ],
+  });
+}

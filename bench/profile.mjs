@@ -1,0 +1,77 @@
+/**
+ * `npm run bench:profile [-- login]`: one scenario with the gateway under `node --cpu-prof`, then a
+ * summary of where its CPU time went. Scenarios: `hit` (default: authenticated GET whoami, one token,
+ * cache hit) and `login` (POST login against the fake upstream login).
+ * Writes bench/results/profile-SCENARIO.md and keeps the .cpuprofile beside it (open it in Chrome DevTools).
+ *
+ * Environment: BENCH_PROFILE_DURATION [5] seconds, BENCH_CONNECTIONS [32].
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startNode, stopAll } from "./lib/children.mjs";
+import { summarize } from "./lib/cpuprofile.mjs";
+import { measure, warmUp } from "./lib/load.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const scenario = process.argv[2] ?? "hit";
+if (scenario !== "hit" && scenario !== "login") {
+  console.error("usage: node bench/profile.mjs [hit|login]");
+  process.exit(2);
+}
+const seconds = Number(process.env.BENCH_PROFILE_DURATION ?? 5);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), "matrix-auth-gateway-profile-"));
+process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
+const profileDir = path.join(workDir, "profile");
+let summary;
+let run;
+let profileFile;
+try {
+  const upstream = await startNode("upstream", path.join(here, "servers", "upstream.mjs"));
+  const gateway = await startNode(
+    "gateway",
+    path.join(here, "servers", "gateway.mjs"),
+    { upstream: `http://127.0.0.1:${upstream.port}`, store: { type: "sqlite", path: path.join(workDir, "gateway.sqlite") } },
+    { execArgv: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=200"] },
+  );
+  const load = { port: gateway.port, connections, proxyPid: gateway.pid, upstreamPid: upstream.pid };
+  if (scenario === "hit") {
+    const [token] = (await gateway.call({ cmd: "seed", count: 1 })).tokens;
+    Object.assign(load, { path: "/_matrix/client/v3/account/whoami", headers: { authorization: `Bearer ${token}` } });
+  } else {
+    const body = JSON.stringify({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: "bench" },
+      password: "bench",
+      refresh_token: true,
+    });
+    Object.assign(load, { method: "POST", path: "/_matrix/client/v3/login", body, headers: { "content-type": "application/json" } });
+  }
+  await warmUp({ ...load, durationSec: 1 }, 1);
+  run = await measure({ ...load, durationSec: seconds });
+  await gateway.stop(); // the profile is written as the process exits
+  const file = readdirSync(profileDir).find((name) => name.endsWith(".cpuprofile"));
+  if (!file) throw new Error("the gateway wrote no .cpuprofile");
+  mkdirSync(path.join(here, "results"), { recursive: true });
+  profileFile = path.join(here, "results", `profile-${scenario}.cpuprofile`);
+  copyFileSync(path.join(profileDir, file), profileFile);
+  summary = summarize(profileFile);
+} finally {
+  await stopAll();
+  rmSync(workDir, { recursive: true, force: true });
+}
+
+const report = [
+  `## Profile: ${scenario === "hit" ? "authenticated GET whoami, cache hit" : "POST login"} (${new Date().toISOString()})`,
+  "",
+  `${seconds} s under load (${connections} connections), gateway with log.level warn, log.requests false, rate limits off, sqlite store.`,
+  `${run.requestsPerSec.toFixed(0)} req/s, ${run.proxyCpuUsPerReq.toFixed(0)} µs CPU/req while profiling (the profiler itself costs some).`,
+  "",
+  summary.markdown,
+].join("\n");
+writeFileSync(path.join(here, "results", `profile-${scenario}.md`), report);
+console.log(report);
+console.log(`Written: bench/results/profile-${scenario}.md and ${path.relative(process.cwd(), profileFile)}`);

@@ -1,0 +1,96 @@
+/**
+ * `npm run bench`: the whole benchmark in one run, on 127.0.0.1 only, about 3 minutes with the defaults.
+ * Needs a build (`npm run build`). Prints the tables and writes bench/results/latest.{md,json,svg}.
+ *
+ * Environment (defaults in brackets):
+ *   BENCH_ROUNDS [3]            interleaved rounds of the HTTP scenarios
+ *   BENCH_DURATION [2]          measured seconds per scenario and round
+ *   BENCH_WARMUP [1]            unmeasured seconds before each scenario's first measured run
+ *   BENCH_CONNECTIONS [32]      concurrent connections of the load generator
+ *   BENCH_MISS_SESSIONS [2000]  sessions whose tokens rotate in the cache-miss and defaults scenarios
+ *   BENCH_REFRESH_SECONDS [2]   measured seconds of each refresh run
+ *   BENCH_SESSIONS [100000]     live sessions for the memory footprint
+ *   BENCH_SESSIONS_MAX_SECONDS [60]  time cap for creating them
+ *   BENCH_ONLY                  "http" or "sessions" to run one family
+ *   BENCH_OUTPUT [latest]       results are written to bench/results/BENCH_OUTPUT.{md,json,svg}
+ *   BENCH_SCENARIOS             comma-separated scenario id prefixes to keep, e.g. "bare/,hit/,defaults/"
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { stopAll } from "./lib/children.mjs";
+import { chart, markdown } from "./lib/report.mjs";
+import { runHttpBench } from "./scenarios/proxy.mjs";
+import { runSessionBench } from "./scenarios/sessions.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const resultsDir = path.join(here, "results");
+
+const number = (name, fallback) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+};
+
+const settings = {
+  rounds: number("BENCH_ROUNDS", 3),
+  durationSec: number("BENCH_DURATION", 2),
+  warmupSec: Number(process.env.BENCH_WARMUP ?? 1),
+  connections: number("BENCH_CONNECTIONS", 32),
+  missSessions: number("BENCH_MISS_SESSIONS", 2000),
+  refreshSec: number("BENCH_REFRESH_SECONDS", 2),
+  footprintSessions: number("BENCH_SESSIONS", 100_000),
+  footprintMaxSec: number("BENCH_SESSIONS_MAX_SECONDS", 60),
+  scenarios: process.env.BENCH_SCENARIOS?.split(",").filter(Boolean),
+};
+const only = process.env.BENCH_ONLY;
+const output = process.env.BENCH_OUTPUT ?? "latest";
+
+const began = performance.now();
+const loadAtStart = os.loadavg()[0];
+const say = (text) => console.log(`[${((performance.now() - began) / 1000).toFixed(0).padStart(3)} s] ${text}`);
+
+if (!existsSync(path.join(here, "..", "dist", "src", "gateway.js"))) {
+  console.error("bench: dist/src/gateway.js is missing: run `npm run build` first.");
+  process.exit(1);
+}
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), "matrix-auth-gateway-bench-"));
+// Also when interrupted (children.mjs stops the servers and exits).
+process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
+const emptyHttp = { rows: [], notes: ["skipped (BENCH_ONLY)"] };
+const emptySessions = { refresh: [], footprint: [] };
+let results;
+try {
+  const http = only === "sessions" ? emptyHttp : await runHttpBench(settings, workDir, say);
+  await stopAll();
+  const sessions = only === "http" ? emptySessions : await runSessionBench(settings, workDir, say);
+  results = {
+    date: new Date().toISOString(),
+    machine: {
+      nproc: os.availableParallelism(),
+      cpus: os.cpus()[0]?.model ?? "unknown CPU",
+      memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
+      node: process.version,
+      os: `${os.type()} ${os.release()}`,
+      // Other work on the machine shows here: the load generator, the proxy and the upstream already share its cores.
+      loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
+    },
+    settings,
+    totalSeconds: (performance.now() - began) / 1000,
+    http,
+    sessions,
+  };
+} finally {
+  await stopAll();
+  rmSync(workDir, { recursive: true, force: true });
+}
+
+const report = markdown(results);
+mkdirSync(resultsDir, { recursive: true });
+writeFileSync(path.join(resultsDir, `${output}.md`), report);
+writeFileSync(path.join(resultsDir, `${output}.json`), `${JSON.stringify(results, null, 2)}\n`);
+if (results.http.rows.length) writeFileSync(path.join(resultsDir, `${output}.svg`), chart(results));
+console.log(`\n${report}`);
+console.log(`Written: ${path.relative(process.cwd(), resultsDir)}/${output}.{md,json,svg}`);
