@@ -9,7 +9,7 @@ import crypto, { type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Clock, RandomBytes } from "../clock.js";
 import type { JwtKey } from "../config/jwt-keys.js";
-import { expiredToken, type MatrixError, unknownToken } from "../http/errors.js";
+import { expiredToken, unknownToken } from "../http/errors.js";
 
 export interface AccessClaims {
   /** Matrix user ID. */
@@ -42,6 +42,8 @@ export interface AccessTokens {
 /** Larger tokens are refused unread (security.md: > 8 KiB). */
 export const MAX_TOKEN_LENGTH = 8192;
 export const ACCESS_TOKEN_TYPE = "at+jwt";
+/** Verified tokens remembered (oldest forgotten first): about 4 MB at most. */
+const VERIFIED_CACHE_SIZE = 10_000;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** One HS256 key: what `jwt.secret` means. */
@@ -59,6 +61,15 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   // With a single key, a token without kid can only mean that key.
   const onlyKey = options.keys.length === 1 ? options.keys[0] : undefined;
   const clockTolerance = Math.floor(options.clockSkewMs / 1000);
+
+  // Tokens whose signature and claims were checked: a client sends the same token on every request
+  // until it refreshes, and the signature of the exact same string cannot change. Expiry is still
+  // checked on every use; revocation is checked by the session lookup after this.
+  const verified = new Map<string, AccessClaims>();
+  const remember = (token: string, claims: AccessClaims) => {
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
+    verified.set(token, claims);
+  };
 
   const keyFor = (token: string): JwtKey => {
     let header: unknown;
@@ -87,9 +98,15 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     },
 
     verify(token, { allowExpired = false } = {}) {
+      const now = Math.floor(clock.now() / 1000);
+      const known = verified.get(token);
+      if (known) {
+        // jsonwebtoken's own rule: expired once now >= exp + tolerance.
+        if (!allowExpired && now >= known.exp + clockTolerance) throw expiredToken();
+        return known;
+      }
       if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw unknownToken();
       const key = keyFor(token);
-      const now = Math.floor(clock.now() / 1000);
       let decoded: jwt.Jwt;
       try {
         decoded = jwt.verify(token, key.verificationKey, {
@@ -104,20 +121,23 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
       } catch (error) {
         throw error instanceof jwt.TokenExpiredError ? expiredToken() : unknownToken();
       }
-      return checkClaims(decoded, now, clockTolerance);
+      const claims = checkClaims(decoded, now, clockTolerance);
+      if (!claims) throw unknownToken();
+      remember(token, claims);
+      return claims;
     },
   };
 }
 
-function checkClaims(decoded: jwt.Jwt, now: number, tolerance: number): AccessClaims {
-  const invalid: MatrixError = unknownToken();
-  if (decoded.header.typ !== ACCESS_TOKEN_TYPE) throw invalid;
+/** The claims of a verified token, or `undefined` when they are not what the gateway issues. */
+function checkClaims(decoded: jwt.Jwt, now: number, tolerance: number): AccessClaims | undefined {
+  if (decoded.header.typ !== ACCESS_TOKEN_TYPE) return undefined;
   const p = decoded.payload;
-  if (typeof p !== "object" || p === null) throw invalid;
-  if (typeof p.exp !== "number" || typeof p.iat !== "number" || typeof p.sub !== "string" || typeof p.jti !== "string") throw invalid;
+  if (typeof p !== "object" || p === null) return undefined;
+  if (typeof p.exp !== "number" || typeof p.iat !== "number" || typeof p.sub !== "string" || typeof p.jti !== "string") return undefined;
   const sid = (p as Record<string, unknown>).sid;
-  if (typeof sid !== "string") throw invalid;
-  if (p.iat > now + tolerance) throw invalid;
+  if (typeof sid !== "string") return undefined;
+  if (p.iat > now + tolerance) return undefined;
   return { sub: p.sub, sid, jti: p.jti, iat: p.iat, exp: p.exp };
 }
 
