@@ -55,6 +55,8 @@ interface Row {
 export function createSqliteStore(file: string, cipher: CredentialCipher): Store {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const db = new Database(file);
+  // Sealed credentials and token hashes are nobody else's business (the WAL files follow the directory's 0700).
+  if (file !== ":memory:") fs.chmodSync(file, 0o600);
   db.pragma("journal_mode = WAL");
   // NORMAL in WAL mode survives a process crash; only an OS crash may lose the last commits.
   db.pragma("synchronous = NORMAL");
