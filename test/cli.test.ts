@@ -3,49 +3,17 @@
  * before listening with every problem as `FILE:LINE:COL: dotted.path: message`, GET /health once
  * listening, SIGTERM finishes in-flight requests and exits 0, `npm start` / `bin` point at the build.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
+import type net from "node:net";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import t, { type Test } from "tap";
+import t from "tap";
+import { call, freePort, type Reply } from "./helpers/http.js";
+import { buildOnce, CLI, type CliRun, ROOT, spawnCli } from "./helpers/processes.js";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const CLI = path.join(ROOT, "dist/src/cli.js");
 const SECRET = "cli-test-secret-that-is-at-least-32-bytes";
 
-t.before(() => {
-  // The test runs the build, not the sources: compile once if `npm run build` has not been run.
-  if (!fs.existsSync(CLI)) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
-});
-
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `node dist/src/cli.js ARGS`; the process is killed at teardown if still running. */
-function cli(t: Test, args: string[], cwd = ROOT): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString("utf8");
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString("utf8");
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on("close", (code, signal) => resolve({ code, signal }));
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
+t.before(buildOnce);
 
 /** Resolves with the exit, or rejects after `ms` (the child is then killed by teardown). */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -64,33 +32,8 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-/** A port nothing listens on right now: bind 0, read it, close. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** GET without connection reuse (a pooled keep-alive socket would hide a closed listener). */
-function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: "127.0.0.1", port, path: urlPath, agent: false }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        body += chunk;
-      });
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-      response.on("error", reject);
-    });
-    request.on("error", reject);
-  });
-}
-
 /** Polls GET /health until it answers (up to 10 s); fails early if the process exits. */
-async function waitForHealth(run: Run, port: number): Promise<{ status: number; body: string }> {
+async function waitForHealth(run: CliRun, port: number): Promise<Reply> {
   const deadline = Date.now() + 10_000;
   let exited = false;
   void run.exited.then(() => {
@@ -99,7 +42,7 @@ async function waitForHealth(run: Run, port: number): Promise<{ status: number; 
   for (;;) {
     if (exited) throw new Error(`gateway exited before listening: ${run.stderr()}${run.stdout()}`);
     try {
-      return await get(port, "/health");
+      return await call(port, "GET", "/health");
     } catch (error) {
       if (Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -137,7 +80,7 @@ t.test("package.json: npm start and bin run the compiled CLI", async (t) => {
 });
 
 t.test("--help prints the usage and exits 0", async (t) => {
-  const runs = ["--help", "-h"].map((flag) => ({ flag, run: cli(t, [flag]) }));
+  const runs = ["--help", "-h"].map((flag) => ({ flag, run: spawnCli(t, [flag]) }));
   for (const { flag, run } of runs) {
     t.same(await within(run.exited, 10_000, flag), { code: 0, signal: null }, flag);
     t.match(run.stdout(), /^Usage: matrix-auth-gateway /);
@@ -148,8 +91,8 @@ t.test("--help prints the usage and exits 0", async (t) => {
 });
 
 t.test("an unknown flag exits 2 with the usage", async (t) => {
-  const run = cli(t, ["--bogus"]);
-  const positional = cli(t, ["gateway.yaml"]);
+  const run = spawnCli(t, ["--bogus"]);
+  const positional = spawnCli(t, ["gateway.yaml"]);
   t.same(await within(run.exited, 10_000, "--bogus"), { code: 2, signal: null });
   t.match(run.stderr(), /^Unknown option '--bogus'\n\nUsage: matrix-auth-gateway .*--config FILE/);
   t.equal(run.stdout(), "");
@@ -164,8 +107,8 @@ t.test("--check on a valid file exits 0 without listening", async (t) => {
   // Without --config the default is config/gateway.yaml, relative to the working directory.
   const secretFile = path.join(ROOT, "data/jwt.secret");
   const existed = fs.existsSync(secretFile);
-  const byDefault = cli(t, ["--check"]);
-  const runs = [cli(t, ["--config", file, "--check"]), cli(t, ["-c", file, "--check"])];
+  const byDefault = spawnCli(t, ["--check"]);
+  const runs = [spawnCli(t, ["--config", file, "--check"]), spawnCli(t, ["-c", file, "--check"])];
   for (const run of runs) {
     t.same(await within(run.exited, 10_000, "--check"), { code: 0, signal: null });
     t.equal(run.stdout(), `${file}: configuration is valid\n`);
@@ -192,8 +135,8 @@ t.test("a bad config exits 2 before listening, every problem on stderr", async (
     "  acces_ttl: 5m",
   ]);
   const missing = path.join(dir, "missing.yaml");
-  const unreadable = cli(t, ["--config", missing]);
-  const runs = [false, true].map((check) => ({ check, run: cli(t, ["--config", file, ...(check ? ["--check"] : [])]) }));
+  const unreadable = spawnCli(t, ["--config", missing]);
+  const runs = [false, true].map((check) => ({ check, run: spawnCli(t, ["--config", file, ...(check ? ["--check"] : [])]) }));
   for (const { check, run } of runs) {
     t.same(await within(run.exited, 10_000, "bad config"), { code: 2, signal: null }, check ? "with --check" : "starting");
     t.match(run.stderr(), /\n$/);
@@ -207,7 +150,7 @@ t.test("a bad config exits 2 before listening, every problem on stderr", async (
     t.equal(run.stdout(), "", "no `listening` log line: it never listened");
   }
   // Nothing is bound on the port.
-  await t.rejects(get(port, "/health"), { code: "ECONNREFUSED" });
+  await t.rejects(call(port, "GET", "/health"), { code: "ECONNREFUSED" });
 
   // An unreadable file is reported in the same format.
   t.same(await within(unreadable.exited, 10_000, "missing config"), { code: 2, signal: null });
@@ -218,10 +161,10 @@ t.test("starts, answers /health, exits 0 on SIGTERM", async (t) => {
   const dir = t.testdir({});
   const port = await freePort();
   const file = writeConfig(dir, runnableConfig(port));
-  const run = cli(t, ["--config", file]);
+  const run = spawnCli(t, ["--config", file]);
   const health = await waitForHealth(run, port);
   t.equal(health.status, 200);
-  t.same(JSON.parse(health.body), { status: "ok" });
+  t.same(health.body, { status: "ok" });
   t.match(run.stdout(), /"msg":"listening"/);
 
   run.child.kill("SIGTERM");
@@ -255,11 +198,11 @@ t.test("SIGTERM lets an in-flight request finish, refuses new ones, then exits 0
   const dir = t.testdir({});
   const port = await freePort();
   const file = writeConfig(dir, runnableConfig(port, (upstream.address() as net.AddressInfo).port));
-  const run = cli(t, ["--config", file]);
+  const run = spawnCli(t, ["--config", file]);
   t.equal((await waitForHealth(run, port)).status, 200);
 
   let finished = false;
-  const inFlight = get(port, "/_matrix/client/versions").finally(() => {
+  const inFlight = call(port, "GET", "/_matrix/client/versions").finally(() => {
     finished = true;
   });
   await within(upstreamReached, 5_000, "request reaching the upstream");
@@ -269,7 +212,7 @@ t.test("SIGTERM lets an in-flight request finish, refuses new ones, then exits 0
   let refused = false;
   for (let i = 0; i < 20 && !refused && !finished; i++) {
     try {
-      await get(port, "/health");
+      await call(port, "GET", "/health");
       await new Promise((resolve) => setTimeout(resolve, 25));
     } catch (error) {
       refused = (error as NodeJS.ErrnoException).code === "ECONNREFUSED";
@@ -280,7 +223,7 @@ t.test("SIGTERM lets an in-flight request finish, refuses new ones, then exits 0
 
   const response = await within(inFlight, 5_000, "in-flight request");
   t.equal(response.status, 200);
-  t.same(JSON.parse(response.body), { versions: ["v1.11"] });
+  t.same(response.body, { versions: ["v1.11"] });
   t.same(await within(run.exited, 5_000, "exit after draining"), { code: 0, signal: null });
   t.equal(run.stderr(), "");
 });
@@ -291,11 +234,11 @@ t.test("create_secret_file: --check writes nothing, a start creates the secret w
   const secretFile = path.join(dir, "secrets/jwt.secret");
   const file = writeConfig(dir, runnableConfig(port, 9, "{secret_file: secrets/jwt.secret, create_secret_file: true}"));
 
-  const check = cli(t, ["--config", file, "--check"]);
+  const check = spawnCli(t, ["--config", file, "--check"]);
   t.same(await within(check.exited, 10_000, "--check"), { code: 0, signal: null });
   t.notOk(fs.existsSync(secretFile), "--check did not create the secret file");
 
-  const run = cli(t, ["--config", file]);
+  const run = spawnCli(t, ["--config", file]);
   t.equal((await waitForHealth(run, port)).status, 200);
   t.ok(fs.existsSync(secretFile), "the secret file exists once the gateway listens");
   t.equal(fs.statSync(secretFile).mode & 0o777, 0o600);

@@ -7,16 +7,14 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import t, { type Test } from "tap";
 import { DEFAULT_SCRYPT, hashPassword, parseHash, verifyPassword } from "../../src/credentials/password-hash.js";
 import type { PasswordLogin } from "../../src/credentials/upstream-login.js";
 import { openUsersFile, parseUsersFile } from "../../src/credentials/users-file.js";
 import { MatrixError } from "../../src/http/errors.js";
 import { createLogger } from "../../src/observability/log.js";
+import { CLI, ROOT, sleep } from "../helpers/processes.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = path.join(ROOT, "dist/src/cli.js");
 const SERVER = "example.org";
 const NOT_A_MAPPING = "expected a mapping `users: {localpart: hash}`";
 
@@ -56,8 +54,6 @@ async function openFile(t: Test, text: string) {
   t.teardown(() => users.close());
   return { file, users, logs };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` every 100 ms until true; false after `ms` (the file watcher polls every 2 s). */
 async function within(ms: number, check: () => Promise<boolean> | boolean): Promise<boolean> {

@@ -31,6 +31,19 @@ export const SPEC_REFRESH_V1: RefreshForm = {
 export const SPEC_REFRESH_V3: RefreshForm = { ...SPEC_REFRESH_V1, name: "spec v3 refresh", path: "/_matrix/client/v3/refresh" };
 export const REFRESH_FORMS = [SEED_REFRESH, SPEC_REFRESH_V1, SPEC_REFRESH_V3];
 
+/**
+ * Spellings of the `access_token` query parameter that a query parser (the gateway's, the homeserver's)
+ * decodes to `access_token`, so that the gateway reads each as the token (src/http/query.ts).
+ */
+export const ACCESS_TOKEN_NAMES = [
+  "access_token",
+  "access%5Ftoken",
+  "access%5ftoken",
+  "%61ccess_token",
+  "access_tok%65n",
+  "%61%63%63%65%73%73%5F%74%6F%6B%65%6E",
+];
+
 /** The CORS headers a homeserver sends (contract, "Browsers"). */
 export const CORS = {
   "access-control-allow-origin": "*",
@@ -117,6 +130,11 @@ export function decodeJwt(token: string): { header: Record<string, unknown>; pay
     .slice(0, 2)
     .map((part) => JSON.parse(Buffer.from(part, "base64url").toString("utf8")));
   return { header, payload };
+}
+
+/** The session id inside a gateway access token (the `sid` claim). */
+export function sessionIdOf(jwt: string): string {
+  return decodeJwt(jwt).payload.sid as string;
 }
 
 /** Polls `check` until it returns true (for fire-and-forget side effects); false after `timeoutMs`. */

@@ -3,31 +3,15 @@
  * `--help` on each, and argument errors of `sessions`. (The long-running ones — signals, and `sessions`
  * against a running gateway — are in signals.test.ts.)
  */
-import { execFile, execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import t from "tap";
+import { buildOnce, runCli } from "../helpers/processes.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = path.join(ROOT, "dist/src/cli.js");
 const ALICE = "@alice:example.org";
 
-t.before(() => {
-  // The tests run the build, not the sources: compile once if `npm run build` has not been run.
-  if (!fs.existsSync(CLI)) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
-});
-
-/** Runs a CLI command to its end. */
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+t.before(buildOnce);
 
 /** A valid config (nothing is started from it: the upstream and port are never used). */
 function configText(dir: string, tokens = "{access_ttl: 5m}"): string {

@@ -6,51 +6,22 @@
  * - `sessions list|revoke` work on the store while the gateway runs, and the gateway honours a revocation
  *   within `store.revocation_poll` (1s);
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import net from "node:net";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import t, { type Test } from "tap";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
+import { call, freePort, login, type Reply } from "../helpers/http.js";
+import { buildOnce, type CliProcess, runCli, sleep, startCli, within } from "../helpers/processes.js";
+import { sessionIdOf } from "../helpers/session-api.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = path.join(ROOT, "dist/src/cli.js");
 const SECRET = "signals-test-secret-that-is-at-least-32-bytes";
 const ALICE = "@alice:example.org";
 const WHOAMI = "/_matrix/client/v3/account/whoami";
 
-t.before(() => {
-  // The tests run the build, not the sources: compile once if `npm run build` has not been run.
-  if (!fs.existsSync(CLI)) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
-});
+t.before(buildOnce);
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
-
-type LogLine = Record<string, unknown>;
-
-interface Gateway {
-  child: ChildProcess;
-  port: number;
-  file: string;
-  /** Parsed stdout lines so far. */
-  lines: LogLine[];
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** The first line (from `from` on) that matches, within `ms`. */
-  waitForLine(match: (line: LogLine) => boolean, ms?: number, from?: number): Promise<LogLine>;
-}
-
-/** A port nothing listens on right now: bind 0, read it, close. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The config file of these tests; `tokens` is the one part that changes between writes. */
 function configText(port: number, homeserver: FakeHomeserver, dir: string, tokens = "{access_ttl: 5m}"): string {
@@ -75,122 +46,19 @@ async function homeserverFor(t: Test): Promise<FakeHomeserver> {
   return homeserver;
 }
 
-/** Spawns `node dist/src/cli.js --config FILE` and waits for its `listening` line; killed at teardown. */
-async function startCli(t: Test, homeserver: FakeHomeserver): Promise<Gateway> {
+/** The CLI on a free port with a sqlite store in a fresh directory, in front of `homeserver`. */
+async function startCliFor(t: Test, homeserver: FakeHomeserver): Promise<CliProcess> {
   const dir = t.testdir({});
   const port = await freePort();
-  const file = path.join(dir, "gateway.yaml");
-  fs.writeFileSync(file, configText(port, homeserver, dir));
-  const child = spawn(process.execPath, [CLI, "--config", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-  const lines: LogLine[] = [];
-  let partial = "";
-  let stderr = "";
-  const waiters = new Set<() => void>();
-  child.stdout?.on("data", (chunk: Buffer) => {
-    const text = partial + chunk.toString("utf8");
-    const parts = text.split("\n");
-    partial = parts.pop() ?? "";
-    for (const part of parts) {
-      try {
-        lines.push(JSON.parse(part) as LogLine);
-      } catch {
-        lines.push({ text: part });
-      }
-    }
-    for (const wake of waiters) wake();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString("utf8");
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on("close", (code, signal) => resolve({ code, signal }));
-  });
-  const waitForLine: Gateway["waitForLine"] = (match, ms = 5_000, from = 0) =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        const found = lines.slice(from).find(match);
-        if (!found) return;
-        clearTimeout(timer);
-        waiters.delete(check);
-        resolve(found);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no such log line within ${ms} ms; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`));
-      }, ms);
-      waiters.add(check);
-      check();
-    });
-  const gateway: Gateway = { child, port, file, lines, stderr: () => stderr, exited, waitForLine };
-  await waitForLine((line) => line.msg === "listening", 10_000);
-  return gateway;
+  return startCli(t, dir, port, configText(port, homeserver, dir));
 }
-
-interface Reply {
-  status: number;
-  body: any;
-}
-
-/** One HTTP exchange on a fresh connection (no keep-alive pool to outlive the process under test). */
-function call(port: number, method: string, urlPath: string, options: { token?: string; body?: unknown } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {};
-    if (options.token) headers.Authorization = `Bearer ${options.token}`;
-    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-    if (payload !== undefined) headers["Content-Type"] = "application/json";
-    const request = http.request({ host: "127.0.0.1", port, method, path: urlPath, headers, agent: false }, (response) => {
-      let text = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      response.on("end", () => {
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON: keep the text
-        }
-        resolve({ status: response.statusCode ?? 0, body });
-      });
-      response.on("error", reject);
-    });
-    request.on("error", reject);
-    request.end(payload);
-  });
-}
-
-const login = (port: number) =>
-  call(port, "POST", "/_matrix/client/v3/login", {
-    body: { type: "m.login.password", identifier: { type: "m.id.user", user: "alice" }, password: "wonderland", refresh_token: true },
-  });
-
-/** Runs a short CLI command to its end. */
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** The session id inside a gateway access token (the `sid` claim). */
-function sessionIdOf(jwt: string): string {
-  return JSON.parse(Buffer.from(jwt.split(".")[1] as string, "base64url").toString("utf8")).sid;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------------
 // Signals
 
 t.test("SIGHUP with a valid changed file applies it; tokens issued before keep working", async (t) => {
   const homeserver = await homeserverFor(t);
-  const gw = await startCli(t, homeserver);
+  const gw = await startCliFor(t, homeserver);
 
   const before = await login(gw.port);
   t.equal(before.status, 200);
@@ -220,7 +88,7 @@ t.test("SIGHUP with a valid changed file applies it; tokens issued before keep w
 
 t.test("SIGHUP with an invalid file is refused; the running configuration keeps serving", async (t) => {
   const homeserver = await homeserverFor(t);
-  const gw = await startCli(t, homeserver);
+  const gw = await startCliFor(t, homeserver);
   const before = await login(gw.port);
   t.equal(before.status, 200);
 
@@ -246,7 +114,7 @@ t.test("SIGHUP with an invalid file is refused; the running configuration keeps 
 
 t.test("SIGTERM while a long-poll is in flight: the sync completes, then exit 0", async (t) => {
   const homeserver = await homeserverFor(t);
-  const gw = await startCli(t, homeserver);
+  const gw = await startCliFor(t, homeserver);
   const session = await login(gw.port);
   t.equal(session.status, 200);
 
@@ -267,7 +135,7 @@ t.test("SIGTERM while a long-poll is in flight: the sync completes, then exit 0"
   t.equal(reply.status, 200);
   t.match(reply.body, { next_batch: String, rooms: { join: {} } });
   t.ok(Date.now() - started >= 1_900, "the long-poll was not cut short");
-  const exit = await Promise.race([gw.exited, sleep(8_000).then(() => "timeout")]);
+  const exit = await within(gw.exited, 8_000);
   t.same(exit, { code: 0, signal: null }, "exit 0 once drained");
   t.ok(
     gw.lines.some((line) => line.msg === "stopped"),
@@ -281,7 +149,7 @@ t.test("SIGTERM while a long-poll is in flight: the sync completes, then exit 0"
 
 t.test("sessions list / revoke on the sqlite store while the gateway runs", async (t) => {
   const homeserver = await homeserverFor(t);
-  const gw = await startCli(t, homeserver);
+  const gw = await startCliFor(t, homeserver);
   const session = await login(gw.port);
   t.equal(session.status, 200);
   const token = session.body.access_token as string;
@@ -306,7 +174,7 @@ t.test("sessions list / revoke on the sqlite store while the gateway runs", asyn
 
   // Give the homeserver its token back, so a 401 can only come from the gateway's own revocation check.
   if (upstreamToken && device) homeserver.tokens.set(upstreamToken, device);
-  let reply: Reply = { status: 0, body: undefined };
+  let reply: Reply = { status: 0, headers: {}, body: undefined, ms: 0 };
   const deadline = Date.now() + 3_000;
   while (Date.now() < deadline) {
     reply = await call(gw.port, "GET", WHOAMI, { token });
@@ -332,7 +200,7 @@ t.test("sessions list / revoke on the sqlite store while the gateway runs", asyn
 
 t.test("sessions revoke --session ends one session and leaves the others", async (t) => {
   const homeserver = await homeserverFor(t);
-  const gw = await startCli(t, homeserver);
+  const gw = await startCliFor(t, homeserver);
   const first = await login(gw.port);
   const second = await login(gw.port);
   const [sid1, sid2] = [sessionIdOf(first.body.access_token), sessionIdOf(second.body.access_token)];

@@ -15,7 +15,9 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import t, { type Test } from "tap";
 import { bearer, startGateway, type TestGateway } from "../helpers/gateway.js";
-import { ALICE, freePort, limitsCountedInRedis, sleep, WHOAMI } from "./processes.js";
+import { freePort } from "../helpers/http.js";
+import { sleep } from "../helpers/processes.js";
+import { ALICE, limitsCountedInRedis, WHOAMI } from "./shared.js";
 
 /** REDIS_SERVER_BIN (set by .ci/run), else `redis-server` found on PATH. */
 function redisServerBinary(): string | undefined {

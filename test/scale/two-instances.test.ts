@@ -10,22 +10,9 @@
 import { Redis } from "ioredis";
 import t, { type Test } from "tap";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
-import {
-  ALICE,
-  buildOnce,
-  type CliProcess,
-  call,
-  freePort,
-  keysMatching,
-  limitsCountedInRedis,
-  login,
-  ownKeyPrefix,
-  type Reply,
-  SECRET,
-  sleep,
-  startCli,
-  WHOAMI,
-} from "./processes.js";
+import { call, freePort, login, type Reply } from "../helpers/http.js";
+import { buildOnce, type CliProcess, sleep, startCli } from "../helpers/processes.js";
+import { ALICE, keysMatching, limitsCountedInRedis, ownKeyPrefix, SECRET, WHOAMI } from "./shared.js";
 
 const REDIS_URL = process.env.REDIS_URL;
 if (!REDIS_URL) {

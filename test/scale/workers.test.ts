@@ -9,23 +9,10 @@ import fs from "node:fs";
 import path from "node:path";
 import t, { type Test } from "tap";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
-import {
-  ALICE,
-  buildOnce,
-  type CliProcess,
-  call,
-  freePort,
-  type LogLine,
-  login,
-  type Reply,
-  runCli,
-  SECRET,
-  sessionIdOf,
-  sleep,
-  startCli,
-  WHOAMI,
-  within,
-} from "./processes.js";
+import { call, freePort, login, type Reply } from "../helpers/http.js";
+import { buildOnce, type CliProcess, type LogLine, runCli, sleep, startCli, within } from "../helpers/processes.js";
+import { sessionIdOf } from "../helpers/session-api.js";
+import { ALICE, SECRET, WHOAMI } from "./shared.js";
 
 t.before(buildOnce);
 
@@ -87,7 +74,6 @@ t.test("two workers serve as one gateway", async (t) => {
   const homeserver = await homeserverFor(t);
   const dir = t.testdir({});
   const port = await freePort();
-  const file = path.join(dir, `gateway-${port}.yaml`);
   const gw = await startCli(t, dir, port, configText(port, homeserver, dir), 2);
   const listening = gw.lines.filter((line) => line.msg === "listening").map((line) => line.worker);
   t.same(listening.sort(), [1, 2], "both workers listen");
@@ -139,7 +125,7 @@ t.test("two workers serve as one gateway", async (t) => {
 
   // Admin revocation of the first session while both workers hold it in their caches.
   const sid = sessionIdOf(token);
-  const revoked = await runCli(["sessions", "revoke", "--config", file, "--session", sid]);
+  const revoked = await runCli(["sessions", "revoke", "--config", gw.file, "--session", sid]);
   t.equal(revoked.code, 0, revoked.stderr);
   t.match(revoked.stdout, new RegExp(`^revoked ${sid} \\(${ALICE}, device \\w+\\): homeserver session logged out\\n$`));
   const revokedAt = Date.now();
