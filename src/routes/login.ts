@@ -7,6 +7,7 @@ import { readJsonBody } from "../http/body.js";
 import { badJson, badLoginType, forbidden, MatrixError, missingParam } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
+import { startSession } from "./start-session.js";
 
 const LOGIN_FLOWS = { flows: [{ type: "m.login.password" }] };
 
@@ -22,7 +23,7 @@ export const loginFlows: Handler = (_req, res) => sendJson(res, 200, LOGIN_FLOWS
 
 /** `alwaysRefreshable`: the seed API always returns a refresh token; r0/v3 only on request. */
 export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean): Handler {
-  const { config, sessions, credentials, rateLimits, logger } = ctx;
+  const { config, credentials, rateLimits, logger } = ctx;
   const serverName = config.server_name;
 
   return async (req, res, { address }) => {
@@ -49,7 +50,7 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
     }
     await rateLimits.loginSucceeded(address, userId);
     const refreshable = alwaysRefreshable || request.wantsRefreshToken;
-    const grant = await sessions.start({ ...verified, refreshable });
+    const grant = await startSession(ctx, { ...verified, refreshable });
     logger.info(
       { event: "login", user_id: verified.userId, session: grant.session.id, device_id: verified.deviceId, refreshable },
       "login",

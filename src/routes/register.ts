@@ -10,11 +10,12 @@ import { badJson, forbidden, upstreamFailed } from "../http/errors.js";
 import { withoutParams } from "../http/query.js";
 import { sendJson, setHeaders } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
+import { startSession } from "./start-session.js";
 
 const TOKEN_PARAM = new Set(["access_token"]);
 
 export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: boolean): Handler {
-  const { config, sessions, upstream, rateLimits, logger } = ctx;
+  const { config, upstream, rateLimits, logger } = ctx;
   return async (req, res, info) => {
     setHeaders(res, await rateLimits.unauthenticated(info.address, "POST", info.path));
     if (!config.registration.enabled) {
@@ -37,7 +38,7 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
       return;
     }
     if (typeof user_id !== "string" || typeof device_id !== "string") throw upstreamFailed();
-    const grant = await sessions.start({
+    const grant = await startSession(ctx, {
       userId: user_id,
       deviceId: device_id,
       upstreamToken: access_token,

@@ -26,7 +26,7 @@ import t, { type Test } from "tap";
 import { createMemoryStore } from "../../src/store/memory.js";
 import type { Store } from "../../src/store/store.js";
 import { bearer, startGateway, type TestGateway, testConfig } from "../helpers/gateway.js";
-import { expectError, postJson, refresh, whoami } from "../helpers/session-api.js";
+import { eventually, expectError, postJson, refresh, whoami } from "../helpers/session-api.js";
 
 const WHOAMI = "/_matrix/client/v3/account/whoami";
 const UNREACHABLE = "The homeserver is unreachable";
@@ -194,6 +194,12 @@ t.test("a failing store: login 503 M_UNKNOWN, cached sessions keep working, look
   const refused = await postJson(gw, "/_matrix/client/v3/login", LOGIN);
   expectError(t, refused, 503, "M_UNKNOWN", {}, UNAVAILABLE);
   t.equal(await storeErrors(gw, "createSession"), 1, "counted: createSession");
+  // The homeserver session that login created is logged out again: no orphaned device.
+  const orphan = gw.homeserver.logins.filter((l) => l.ok).length;
+  t.equal(orphan, 2, "the homeserver accepted both logins");
+  await eventually(() => gw.homeserver.logouts.length === 1);
+  t.equal(gw.homeserver.logouts[0]?.path, "/logout", "and saw the second one logged out");
+  t.equal(gw.homeserver.tokens.size, 1, "only the first login's homeserver token is left");
   const line = gw.logs.find((l) => l.msg === "store operation failed");
   t.match(line, { level: 50, operation: "createSession", err: { message: /readonly/ } }, "logged with the cause for the operator");
 
@@ -210,7 +216,7 @@ t.test("a failing store: login 503 M_UNKNOWN, cached sessions keep working, look
     {},
     UNAVAILABLE,
   );
-  t.same(gw.homeserver.logouts, [], "a logout the store could not record did not log the homeserver out either");
+  t.equal(gw.homeserver.logouts.length, 1, "a logout the store could not record did not log the homeserver out either (only the orphan was)");
 
   // A session the cache does not hold, while the store cannot be read: refused, never let through.
   fail.reads = true;
