@@ -23,7 +23,10 @@ export function createProxiedHandler(ctx: RouteContext) {
     const method = req.method as string;
     const { token, forwardUrl } = extractToken(req.url as string, req.headers, req.rawHeaders);
     if (token === undefined) {
-      if (!publicEndpoints.matches(method, info.path)) throw missingToken();
+      if (!publicEndpoints.matches(method, info.path)) {
+        info.route = "authenticated"; // a protected route, refused: counted as one
+        throw missingToken();
+      }
       info.route = "public";
       setHeaders(res, await rateLimits.unauthenticated(info.address, method, info.path));
       const url = identity.anonymous(forwardUrl);
