@@ -185,7 +185,7 @@ function longPollMs(url: string, max: number): number {
 }
 
 function relay(proxyRes: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, withPresetHeaders(res, responseHeaders(proxyRes)));
+  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes));
   // pipe() never ends `res` when the upstream breaks off mid-body: cut the client's response instead of leaving it hanging.
   proxyRes.on("close", () => {
     if (!proxyRes.complete) res.destroy();
@@ -193,16 +193,27 @@ function relay(proxyRes: IncomingMessage, res: ServerResponse): void {
   proxyRes.pipe(res);
 }
 
-/** Flat `[name, value, …]` list, so repeated headers (several `Set-Cookie`) pass unchanged. */
-function responseHeaders(proxyRes: IncomingMessage): string[] {
+/**
+ * The upstream's response headers minus hop-by-hop ones, in one pass. Repeated headers (several
+ * `Set-Cookie`) become arrays: `writeHead` merges an object into headers set earlier (request id,
+ * `RateLimit-*`) one name at a time, so an array keeps every line where a flat list would keep the last.
+ * `bodyLength` replaces `Content-Length` for a body the gateway buffered.
+ */
+function upstreamHeaders(proxyRes: IncomingMessage, bodyLength?: number): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = Object.create(null);
+  const connection = proxyRes.headers.connection;
+  const named = connection ? new Set(connection.split(",").map((n) => n.trim().toLowerCase())) : undefined;
   const raw = proxyRes.rawHeaders;
-  const named = new Set((proxyRes.headers.connection ?? "").split(",").map((n) => n.trim().toLowerCase()));
-  const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    if (!RESPONSE_HOP_BY_HOP.has(name) && !named.has(name)) out.push(raw[i] as string, raw[i + 1] as string);
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (RESPONSE_HOP_BY_HOP.has(lower) || named?.has(lower) || (bodyLength !== undefined && lower === "content-length")) continue;
+    const value = raw[i + 1] as string;
+    const earlier = headers[name];
+    headers[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
   }
-  return out;
+  if (bodyLength !== undefined) headers["Content-Length"] = String(bodyLength);
+  return headers;
 }
 
 /**
@@ -231,44 +242,8 @@ function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, onReject
       sendError(res, unknownToken(typeof error === "string" ? error : undefined));
       return;
     }
-    res.writeHead(401, proxyRes.statusMessage, withPresetHeaders(res, withLength(responseHeaders(proxyRes), body.length)));
+    res.writeHead(401, proxyRes.statusMessage, upstreamHeaders(proxyRes, body.length));
     res.end(body);
   });
   proxyRes.on("error", () => res.destroy());
-}
-
-/**
- * Headers set earlier with `res.setHeader` (request id, `RateLimit-*`) merged with the upstream's, as an
- * object whose repeated headers are arrays. Node 20's `writeHead` applies a flat list to a response that
- * had headers set (even ones since removed) with one `setHeader` per entry, which would keep only the last
- * of several `Set-Cookie` headers; an array value is written as one line per element.
- */
-function withPresetHeaders(res: ServerResponse, flat: string[]): Record<string, string | string[]> {
-  const merged = new Map<string, { name: string; values: string[] }>();
-  const add = (name: string, value: string) => {
-    const key = name.toLowerCase();
-    const entry = merged.get(key);
-    if (entry) entry.values.push(value);
-    else merged.set(key, { name, values: [value] });
-  };
-  for (let i = 0; i + 1 < flat.length; i += 2) add(flat[i] as string, flat[i + 1] as string);
-  for (const name of res.getHeaderNames()) {
-    const value = res.getHeader(name);
-    res.removeHeader(name);
-    if (Array.isArray(value)) for (const v of value) add(name, v);
-    else if (value !== undefined) add(name, String(value));
-  }
-  const headers: Record<string, string | string[]> = {};
-  for (const { name, values } of merged.values()) headers[name] = values.length === 1 ? (values[0] as string) : values;
-  return headers;
-}
-
-/** The flat header list with `Content-Length` set to the buffered body's. */
-function withLength(flat: string[], length: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    if ((flat[i] as string).toLowerCase() !== "content-length") out.push(flat[i] as string, flat[i + 1] as string);
-  }
-  out.push("Content-Length", String(length));
-  return out;
 }
