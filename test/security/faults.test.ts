@@ -216,7 +216,11 @@ t.test("a failing store: login 503 M_UNKNOWN, cached sessions keep working, look
     {},
     UNAVAILABLE,
   );
-  t.equal(gw.homeserver.logouts.length, 1, "a logout the store could not record did not log the homeserver out either (only the orphan was)");
+  t.equal(
+    gw.homeserver.logouts.length,
+    1,
+    "a logout the store could not record did not log the homeserver out either (only the orphan was)",
+  );
 
   // A session the cache does not hold, while the store cannot be read: refused, never let through.
   fail.reads = true;
