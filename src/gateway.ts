@@ -269,6 +269,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
 /** Keys whose new value only a restart applies. */
 function restartOnlyChanges(running: Config, next: Config): string[] {
   const changed: string[] = [];
+  if (running.workers !== next.workers) changed.push("workers");
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   if (!same(running.listen, next.listen)) changed.push("listen");
   if (

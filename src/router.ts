@@ -2,7 +2,8 @@
  * The request's path through the gateway:
  *   1. the path must be canonical (what the gateway checks is what the upstream routes);
  *   2. the in-flight cap of the client address;
- *   3. `/health`, `/ready` and the gateway's own endpoints (login, refresh, logout) are answered here;
+ *   3. the gateway's own endpoints are answered here: login, refresh, logout, register, `/health`,
+ *      `/ready`, `/.well-known/jwks.json`;
  *   4. the Matrix namespaces are authenticated and proxied (`routes/proxied.ts`);
  *   5. operator-listed passthrough prefixes are proxied untouched;
  *   6. anything else is `404 M_UNRECOGNIZED`.

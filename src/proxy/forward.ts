@@ -166,7 +166,11 @@ function prepareHeaders(req: IncomingMessage, options: ForwardOptions): void {
   const headers = req.headers;
   const named = headers.connection;
   if (named) {
-    for (const name of named.split(",")) delete headers[name.trim().toLowerCase()];
+    for (const name of named.split(",")) {
+      const lower = name.trim().toLowerCase();
+      // `Connection: host` would make the upstream see its own address instead of the client's Host.
+      if (lower !== "host") delete headers[lower];
+    }
   }
   for (const name of HOP_BY_HOP) delete headers[name];
   for (const name of CLIENT_IDENTITY_HEADERS) delete headers[name];

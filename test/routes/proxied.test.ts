@@ -243,6 +243,15 @@ t.test("`Connection: close, Authorization` cannot strip the upstream credential"
   t.equal(request?.headers["x-forwarded-for"], "127.0.0.1");
 });
 
+t.test("`Connection: Host` cannot replace the client's Host with the homeserver's address", async (t) => {
+  const gw = await startGateway(t);
+  const { jwt } = await session(gw);
+  const mark = gw.homeserver.received.length;
+  const reply = await httpRequest(gw, { path: WHOAMI, headers: { ...bearer(jwt), Host: "matrix.example.org", Connection: "Host" } });
+  t.equal(reply.status, 200);
+  t.equal(receivedSince(gw, mark)[0]?.headers.host, "matrix.example.org");
+});
+
 t.test("public endpoints: no token needed; a token that is present is checked and swapped", async (t) => {
   const gw = await startGateway(t);
   const { jwt, upstream } = await session(gw);
