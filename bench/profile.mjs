@@ -4,7 +4,8 @@
  * cache hit) and `login` (POST login against the fake upstream login).
  * Writes bench/results/profile-SCENARIO.md and keeps the .cpuprofile beside it (open it in Chrome DevTools).
  *
- * Environment: BENCH_PROFILE_DURATION [5] seconds, BENCH_CONNECTIONS [32].
+ * Environment: BENCH_PROFILE_DURATION [5] seconds, BENCH_CONNECTIONS [32], BENCH_PROFILE_RATE [unset: as fast as
+ * answered] requests/s offered.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -16,12 +17,20 @@ import { measure, warmUp } from "./lib/load.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const scenario = process.argv[2] ?? "hit";
-if (scenario !== "hit" && scenario !== "login") {
-  console.error("usage: node bench/profile.mjs [hit|login]");
+if (!["hit", "login", "bare"].includes(scenario)) {
+  console.error("usage: node bench/profile.mjs [hit|login|bare]");
   process.exit(2);
 }
+const TITLES = {
+  hit: "authenticated GET whoami, cache hit",
+  login: "POST login",
+  bare: "GET whoami through the bare http-proxy-3 proxy (the reference)",
+};
 const seconds = Number(process.env.BENCH_PROFILE_DURATION ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+// A fixed offered rate compares two servers in the same regime (as fast as possible, the slower one
+// batches fewer requests per event-loop turn and per system call, which costs CPU by itself).
+const rate = Number(process.env.BENCH_PROFILE_RATE ?? 0) || undefined;
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), "matrix-auth-gateway-profile-"));
 process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
@@ -32,13 +41,15 @@ let profileFile;
 try {
   const upstream = await startNode("upstream", path.join(here, "servers", "upstream.mjs"));
   const gateway = await startNode(
-    "gateway",
-    path.join(here, "servers", "gateway.mjs"),
+    scenario === "bare" ? "bare" : "gateway",
+    path.join(here, "servers", scenario === "bare" ? "bare-proxy.mjs" : "gateway.mjs"),
     { upstream: `http://127.0.0.1:${upstream.port}`, store: { type: "sqlite", path: path.join(workDir, "gateway.sqlite") } },
     { execArgv: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=200"] },
   );
-  const load = { port: gateway.port, connections, proxyPid: gateway.pid, upstreamPid: upstream.pid };
-  if (scenario === "hit") {
+  const load = { port: gateway.port, connections, rate, proxyPid: gateway.pid, upstreamPid: upstream.pid };
+  if (scenario === "bare") {
+    Object.assign(load, { path: "/_matrix/client/v3/account/whoami", headers: { authorization: "Bearer bench" } });
+  } else if (scenario === "hit") {
     const [token] = (await gateway.call({ cmd: "seed", count: 1 })).tokens;
     Object.assign(load, { path: "/_matrix/client/v3/account/whoami", headers: { authorization: `Bearer ${token}` } });
   } else {
@@ -65,9 +76,9 @@ try {
 }
 
 const report = [
-  `## Profile: ${scenario === "hit" ? "authenticated GET whoami, cache hit" : "POST login"} (${new Date().toISOString()})`,
+  `## Profile: ${TITLES[scenario]} (${new Date().toISOString()})`,
   "",
-  `${seconds} s under load (${connections} connections), gateway with log.level warn, log.requests false, rate limits off, sqlite store.`,
+  `${seconds} s under load (${connections} connections${rate ? `, ${rate} req/s offered` : ""}), gateway with log.level warn, log.requests false, rate limits off, sqlite store.`,
   `${run.requestsPerSec.toFixed(0)} req/s, ${run.proxyCpuUsPerReq.toFixed(0)} µs CPU/req while profiling (the profiler itself costs some).`,
   "",
   summary.markdown,

@@ -116,7 +116,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     cache: { ttlMs: config.store.cache_ttl, size: config.store.cache_size },
     clock,
     random,
-    onCacheLookup: (hit) => metrics.sessionCache.inc({ result: hit ? "hit" : "miss" }),
+    onCacheLookup: metrics.countCacheLookup,
     revocationPollMs: config.store.type === "memory" ? 0 : config.store.revocation_poll,
     onError: (error) => logger.warn({ err: error }, "reading the revocation feed failed"),
   });

@@ -68,7 +68,8 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
   const passthrough = ctx.config.passthrough_prefixes;
   const observe = createRequestObserver(ctx.logger, ctx.metrics, ctx.config.log.requests);
 
-  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
+  const fail = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, error: unknown) => {
+    if (!res.headersSent && !res.hasHeader("X-Request-Id")) res.setHeader("X-Request-Id", info.requestId);
     if (error instanceof MatrixError) {
       sendError(res, error);
       return;
@@ -84,11 +85,13 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     if (!isCanonicalPath(path)) throw badPath();
     info.path = path;
     info.address = clientAddress(req, ctx.trusted);
-    ctx.rateLimits.enterInFlight(info.address, res);
+    ctx.rateLimits.enterInFlight(info.address);
+    info.inFlight = true;
     const method = req.method ?? "GET";
 
     const endpoint = own.get(path);
     if (endpoint) {
+      res.setHeader("X-Request-Id", info.requestId);
       if (method === "OPTIONS") {
         info.route = "preflight";
         return sendPreflight(res);
@@ -100,6 +103,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     }
     if (MATRIX_NAMESPACES.some((ns) => path.startsWith(ns))) {
       if (method === "OPTIONS") {
+        res.setHeader("X-Request-Id", info.requestId);
         info.route = "preflight";
         return sendPreflight(res);
       }
@@ -118,15 +122,21 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     throw unrecognized();
   };
 
+  const finish = (req: IncomingMessage, res: ServerResponse, info: RequestInfo): void => {
+    if (info.inFlight) ctx.rateLimits.leaveInFlight(info.address);
+    observe(req, res, info);
+  };
+
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const startedAt = performance.now();
+    // X-Request-Id goes on every answer: set here for the gateway's own, by the forwarder for relayed ones
+    // (in one object with the upstream's headers, which spares Node a merge per header).
     const info = newRequestInfo(req);
-    res.setHeader("X-Request-Id", info.requestId);
-    res.once("close", () => observe(req, res, info, startedAt));
+    // `close` comes once per response; `on` spares the wrapper `once` would allocate.
+    res.on("close", () => finish(req, res, info));
     try {
-      route(req, res, info)?.catch((error: unknown) => fail(req, res, error));
+      route(req, res, info)?.catch((error: unknown) => fail(req, res, info, error));
     } catch (error) {
-      fail(req, res, error);
+      fail(req, res, info, error);
     }
   };
 }

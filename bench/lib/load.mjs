@@ -18,6 +18,7 @@ import { cpuMicros } from "./children.mjs";
  * @param {string[]} [run.tokens]    rotated per request as `Authorization: Bearer …`
  * @param {number} run.connections
  * @param {number} run.durationSec
+ * @param {number} [run.rate]        requests/s offered in total (autocannon `overallRate`); unset: as fast as answered
  * @param {number} [run.proxyPid]    the process whose CPU time is charged to each request
  * @param {number} [run.upstreamPid]
  */
@@ -76,6 +77,7 @@ function fire(run, onResponse) {
         duration: run.durationSec,
         timeout: 10,
         requests: [request],
+        ...(run.rate ? { overallRate: run.rate } : {}),
       },
       (error, result) => (error ? reject(error) : resolve(result)),
     );

@@ -56,6 +56,12 @@ export interface SessionServiceOptions {
 
 export type SessionService = ReturnType<typeof createSessionService>;
 
+/** A token names its session and its user: both must match what the store holds. */
+function ownedBy(session: ActiveSession, userId: string): ActiveSession {
+  if (session.userId !== userId) throw unknownToken();
+  return session;
+}
+
 export function createSessionService(options: SessionServiceOptions) {
   const { store, accessTokens, tokens, clock, random, onCacheLookup } = options;
   const cache = new NodeCache({
@@ -156,18 +162,19 @@ export function createSessionService(options: SessionServiceOptions) {
       }
     },
 
-    /** The session behind a valid access token; throws a 401 MatrixError otherwise. */
-    async authenticate(token: string, options?: { allowExpired?: boolean }): Promise<ActiveSession> {
+    /**
+     * The session behind a valid access token; a 401 MatrixError otherwise (thrown at once for a bad
+     * token). A cache hit answers synchronously, with no promise to wait for: that is nearly every request.
+     */
+    authenticate(token: string, options?: { allowExpired?: boolean }): ActiveSession | Promise<ActiveSession> {
       const claims = accessTokens.verify(token, options);
-      let session = cache.get<ActiveSession>(claims.sid);
-      onCacheLookup?.(session !== undefined);
-      if (session === undefined) {
-        const record = await store.getSession(claims.sid);
+      const cached = cache.get<ActiveSession>(claims.sid);
+      onCacheLookup?.(cached !== undefined);
+      if (cached !== undefined) return ownedBy(cached, claims.sub);
+      return store.getSession(claims.sid).then((record) => {
         if (!record) throw unknownToken();
-        session = remember(record);
-      }
-      if (session.userId !== claims.sub) throw unknownToken();
-      return session;
+        return ownedBy(remember(record), claims.sub);
+      });
     },
 
     /** Ends one session; returns it so the caller can log its upstream session out. */

@@ -7,6 +7,8 @@ import type { IncomingMessage } from "node:http";
 import type { RouteLabel } from "../observability/metrics.js";
 
 export interface RequestInfo {
+  /** `performance.now()` when the request arrived. */
+  startedAt: number;
   /** Path without the query string, checked to be canonical (empty until then). */
   path: string;
   /** The client address (`trusted_proxies` applied). */
@@ -21,6 +23,8 @@ export interface RequestInfo {
   upstreamMs: number | undefined;
   /** A refresh's outcome when the status alone does not tell it: `retry_in_grace` or `theft`. */
   outcome: string | undefined;
+  /** Counted against the address's in-flight cap (to be given back when the response closes). */
+  inFlight: boolean;
 }
 
 const WELL_FORMED_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -29,6 +33,7 @@ export function newRequestInfo(req: IncomingMessage): RequestInfo {
   const given = req.headers["x-request-id"];
   const requestId = typeof given === "string" && WELL_FORMED_ID.test(given) ? given : crypto.randomUUID();
   return {
+    startedAt: performance.now(),
     path: "",
     address: "",
     requestId,
@@ -37,5 +42,6 @@ export function newRequestInfo(req: IncomingMessage): RequestInfo {
     upstreamStart: 0,
     upstreamMs: undefined,
     outcome: undefined,
+    inFlight: false,
   };
 }

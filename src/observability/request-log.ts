@@ -17,13 +17,13 @@ function outcomeOf(status: number): string {
 }
 
 export function createRequestObserver(logger: Logger, metrics: Metrics, logRequests: boolean) {
-  return (req: IncomingMessage, res: ServerResponse, info: RequestInfo, startedAt: number): void => {
-    const ms = performance.now() - startedAt;
+  return (req: IncomingMessage, res: ServerResponse, info: RequestInfo): void => {
+    const ms = performance.now() - info.startedAt;
     const status = res.headersSent ? res.statusCode : 0; // 0: the client went away before an answer
     const method = req.method ?? "";
-    metrics.requests.inc({ route: info.route, method, status });
-    metrics.requestDuration.observe({ route: info.route }, ms / 1000);
-    if (info.upstreamMs !== undefined) metrics.upstreamDuration.observe({ route: info.route }, info.upstreamMs / 1000);
+    metrics.countRequest(info.route, method, status);
+    metrics.requestDuration.observe(info.route, ms / 1000);
+    if (info.upstreamMs !== undefined) metrics.upstreamDuration.observe(info.route, info.upstreamMs / 1000);
     if (method === "POST" && info.route === "login") metrics.logins.inc({ outcome: outcomeOf(status) });
     if (method === "POST" && info.route === "refresh") metrics.refreshes.inc({ outcome: info.outcome ?? outcomeOf(status) });
     if (!logRequests) return;

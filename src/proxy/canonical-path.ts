@@ -11,6 +11,8 @@ const DOT_SEGMENT = /\/\.\.?(\/|$)/;
 const ALLOWED = /^\/[!$&'()*+,\-./0-9:=@A-Z[\]_a-z~%]*$/;
 
 export function isCanonicalPath(path: string): boolean {
+  // Without `%` the path is plain ASCII (ALLOWED) with no escape to check: the usual case, kept cheap.
+  if (!path.includes("%")) return ALLOWED.test(path) && !path.includes("//") && !DOT_SEGMENT.test(path);
   return (
     ALLOWED.test(path) &&
     !path.includes("//") &&

@@ -3,16 +3,16 @@
  *
  * - The path is forwarded exactly as checked (`toProxy: true`; without it the library rebuilds the
  *   path with `new URL()`, resolving `..` and `\`).
- * - Upstream headers are set on `req.headers` before `proxy.web` (the library copies them), after
- *   hop-by-hop headers — and any header a client names in `Connection` — are removed, so a client
- *   cannot strip the credential the gateway sets.
+ * - Upstream headers replace `req.headers` before `proxy.web` (the library copies them): the client's
+ *   fields minus hop-by-hop ones — and any a client names in `Connection`, so a client cannot strip the
+ *   credential the gateway sets — plus the credential, `X-Forwarded-For` and `X-Request-Id`.
  * - Responses are relayed by hand (`selfHandleResponse`) so that a `401 M_UNKNOWN_TOKEN` answered to a
  *   session's own credential can end that session.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import { createProxyServer } from "http-proxy-3";
-import { tooLarge, unknownToken, upstreamTimeout, upstreamUnreachable } from "../http/errors.js";
+import { type MatrixError, tooLarge, unknownToken, upstreamTimeout, upstreamUnreachable } from "../http/errors.js";
 import type { RequestInfo } from "../http/request-info.js";
 import { sendError } from "../http/respond.js";
 import type { Logger } from "../observability/log.js";
@@ -43,8 +43,12 @@ export interface ForwarderOptions {
   onCredentialRejected: (sessionId: string) => void;
 }
 
-/** RFC 9110 §7.6.1 connection-specific fields, plus the proxy ones and `expect` (answered locally by Node). */
-const HOP_BY_HOP = [
+/**
+ * Request fields never forwarded as the client sent them: RFC 9110 §7.6.1 connection-specific fields
+ * plus the proxy ones and `expect` (answered locally by Node); the identity headers only the gateway may
+ * set; the credential and the request id, which the gateway sets itself.
+ */
+const NOT_FORWARDED = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -54,11 +58,28 @@ const HOP_BY_HOP = [
   "transfer-encoding",
   "upgrade",
   "expect",
-];
+  "forwarded",
+  "x-forwarded-for",
+  "x-real-ip",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "authorization",
+  "x-request-id",
+]);
 const RESPONSE_HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "trailer", "te"]);
-/** Identity headers only the gateway may set upstream. */
-const CLIENT_IDENTITY_HEADERS = ["forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto"];
+/** `Connection` values that name no field beyond the hop-by-hop ones: nearly every request and response. */
+const PLAIN_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
 const MAX_REJECTION_BODY = 64 * 1024;
+
+/**
+ * Header objects are built fresh rather than edited: `delete` turns a V8 object into a slow dictionary,
+ * which every later step (http-proxy-3 copies the fields, Node validates each) pays for. Their prototype
+ * has no properties, so any field name — `__proto__` and `constructor` included — is an ordinary field.
+ */
+const NO_INHERITED_FIELDS: object = Object.freeze(Object.create(null));
+function newHeaderFields<T>(): Record<string, T> {
+  return Object.create(NO_INHERITED_FIELDS) as Record<string, T>;
+}
 
 interface RequestContext {
   options: ForwardOptions;
@@ -67,6 +88,10 @@ interface RequestContext {
   tooLarge: boolean;
   proxyReq: http.ClientRequest | undefined;
 }
+
+/** The forwarding state rides on the request itself: a WeakMap entry per request costs the garbage collector more. */
+const CONTEXT = Symbol("forward context");
+type ForwardedRequest = IncomingMessage & { [CONTEXT]?: RequestContext };
 
 export type Forwarder = ReturnType<typeof createForwarder>;
 
@@ -82,10 +107,8 @@ export function createForwarder(config: ForwarderOptions) {
     selfHandleResponse: true,
     agent,
   });
-  const contexts = new WeakMap<IncomingMessage, RequestContext>();
-
   proxy.on("proxyReq", (proxyReq, req) => {
-    const context = contexts.get(req);
+    const context = (req as ForwardedRequest)[CONTEXT];
     if (!context) return;
     context.proxyReq = proxyReq;
     proxyReq.setTimeout(context.timeoutMs, () => {
@@ -95,27 +118,28 @@ export function createForwarder(config: ForwarderOptions) {
   });
 
   proxy.on("proxyRes", (proxyRes, req, res) => {
-    const context = contexts.get(req);
+    const context = (req as ForwardedRequest)[CONTEXT];
     if (context) context.options.info.upstreamMs = performance.now() - context.options.info.upstreamStart;
     const sessionId = context?.options.sessionId;
+    const requestId = context?.options.info.requestId;
     if (proxyRes.statusCode === 401 && sessionId !== undefined) {
-      relayRejection(proxyRes, res, () => config.onCredentialRejected(sessionId));
+      relayRejection(proxyRes, res, requestId, () => config.onCredentialRejected(sessionId));
     } else {
-      relay(proxyRes, res);
+      relay(proxyRes, res, requestId);
     }
   });
 
   const onError = (error: Error, req: IncomingMessage, res: ServerResponse | unknown) => {
     const response = res as ServerResponse;
-    const context = contexts.get(req);
+    const context = (req as ForwardedRequest)[CONTEXT];
     if (req.socket.destroyed) return; // the client went away; nothing to answer
     config.logger.warn({ err: error.message, url: scrubUrl(req.url ?? ""), timedOut: context?.timedOut }, "upstream request failed");
     if (response.headersSent) {
       response.destroy();
       return;
     }
-    if (context?.tooLarge) sendError(response, tooLarge());
-    else sendError(response, context?.timedOut ? upstreamTimeout() : upstreamUnreachable());
+    const error502 = context?.tooLarge ? tooLarge() : context?.timedOut ? upstreamTimeout() : upstreamUnreachable();
+    answerError(response, context?.options.info.requestId, error502);
   };
 
   return {
@@ -123,7 +147,7 @@ export function createForwarder(config: ForwarderOptions) {
       const declaredLength = req.headers["content-length"];
       if (declaredLength !== undefined && Number(declaredLength) > options.maxBodyBytes) {
         req.resume();
-        sendError(res, tooLarge());
+        answerError(res, options.info.requestId, tooLarge());
         return;
       }
       const context: RequestContext = {
@@ -134,10 +158,10 @@ export function createForwarder(config: ForwarderOptions) {
         proxyReq: undefined,
       };
       if (declaredLength === undefined && req.headers["transfer-encoding"] !== undefined) limitStreamedBody(req, context);
-      prepareHeaders(req, options);
+      req.headers = upstreamRequestHeaders(req.headers, options);
       req.url = options.url;
       options.info.upstreamStart = performance.now();
-      contexts.set(req, context);
+      (req as ForwardedRequest)[CONTEXT] = context;
       proxy.web(req, res, onError);
     },
     close(): void {
@@ -162,22 +186,34 @@ function limitStreamedBody(req: IncomingMessage, context: RequestContext): void 
   req.on("data", count);
 }
 
-function prepareHeaders(req: IncomingMessage, options: ForwardOptions): void {
-  const headers = req.headers;
-  const named = headers.connection;
-  if (named) {
-    for (const name of named.split(",")) {
-      const lower = name.trim().toLowerCase();
-      // `Connection: host` would make the upstream see its own address instead of the client's Host.
-      if (lower !== "host") delete headers[lower];
-    }
+/** The fields sent upstream: the client's, minus the ones in `NOT_FORWARDED` and any it names in `Connection`, plus the gateway's own. */
+function upstreamRequestHeaders(client: http.IncomingHttpHeaders, options: ForwardOptions): http.IncomingHttpHeaders {
+  const named = connectionNamed(client.connection);
+  const headers = newHeaderFields<string | string[] | undefined>();
+  for (const name in client) {
+    if (NOT_FORWARDED.has(name) || named?.has(name)) continue;
+    headers[name] = client[name];
   }
-  for (const name of HOP_BY_HOP) delete headers[name];
-  for (const name of CLIENT_IDENTITY_HEADERS) delete headers[name];
-  if (!options.passthrough) delete headers.authorization;
+  // Passthrough (federation, keys): the client's own Authorization is the request's signature.
+  if (options.passthrough && client.authorization !== undefined && !named?.has("authorization"))
+    headers.authorization = client.authorization;
   if (options.upstreamToken !== undefined) headers.authorization = `Bearer ${options.upstreamToken}`;
   headers["x-forwarded-for"] = options.info.address;
   headers["x-request-id"] = options.info.requestId;
+  return headers;
+}
+
+/**
+ * Fields a `Connection` header names are for this hop only (RFC 9110 §7.6.1). `Connection: host` is
+ * ignored: dropping Host would make the upstream see its own address instead of the client's Host.
+ */
+function connectionNamed(connection: string | string[] | undefined): Set<string> | undefined {
+  if (connection === undefined || connection === "keep-alive" || connection === "close") return undefined;
+  const value = Array.isArray(connection) ? connection.join(",") : connection;
+  if (PLAIN_CONNECTION.test(value)) return undefined;
+  const named = new Set(value.split(",").map((name) => name.trim().toLowerCase()));
+  named.delete("host");
+  return named;
 }
 
 /** A long-poll (`/sync?timeout=30000`, `/events?timeout=…`) may stay silent for its whole timeout. */
@@ -188,8 +224,14 @@ function longPollMs(url: string, max: number): number {
   return Number.isFinite(value) && value > 0 ? Math.min(value, max) : 0;
 }
 
-function relay(proxyRes: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes));
+/** The forwarder's own answers carry the request id too (the router leaves it to the forwarder on this path). */
+function answerError(res: ServerResponse, requestId: string | undefined, error: MatrixError): void {
+  if (requestId !== undefined && !res.headersSent) res.setHeader("X-Request-Id", requestId);
+  sendError(res, error);
+}
+
+function relay(proxyRes: IncomingMessage, res: ServerResponse, requestId: string | undefined): void {
+  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes, requestId));
   // pipe() never ends `res` when the upstream breaks off mid-body: cut the client's response instead of leaving it hanging.
   proxyRes.on("close", () => {
     if (!proxyRes.complete) res.destroy();
@@ -198,26 +240,40 @@ function relay(proxyRes: IncomingMessage, res: ServerResponse): void {
 }
 
 /**
- * The upstream's response headers minus hop-by-hop ones, in one pass. Repeated headers (several
- * `Set-Cookie`) become arrays: `writeHead` merges an object into headers set earlier (request id,
- * `RateLimit-*`) one name at a time, so an array keeps every line where a flat list would keep the last.
+ * The upstream's response headers minus hop-by-hop ones, in one pass over the raw lines, plus the
+ * gateway's `X-Request-Id` (the one its log line has; an upstream one is dropped). Repeated headers
+ * (several `Set-Cookie`) become arrays: `writeHead` merges an object into headers set earlier
+ * (`RateLimit-*`) one name at a time, so an array keeps every line where a flat list would keep the last.
+ * With nothing set earlier — the usual case — Node writes the object as it is, without that merge.
  * `bodyLength` replaces `Content-Length` for a body the gateway buffered.
  */
-function upstreamHeaders(proxyRes: IncomingMessage, bodyLength?: number): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = Object.create(null);
-  const connection = proxyRes.headers.connection;
-  const named = connection ? new Set(connection.split(",").map((n) => n.trim().toLowerCase())) : undefined;
+function upstreamHeaders(proxyRes: IncomingMessage, requestId: string | undefined, bodyLength?: number): Record<string, string | string[]> {
   const raw = proxyRes.rawHeaders;
+  let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (RESPONSE_HOP_BY_HOP.has(lower) || named?.has(lower) || (bodyLength !== undefined && lower === "content-length")) continue;
+    if (name.length === 10 && name.toLowerCase() === "connection") named = connectionNamed(raw[i + 1]) ?? named;
+  }
+  const headers = newHeaderFields<string | string[]>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (isResponseHopByHop(name) || named?.has(name.toLowerCase())) continue;
+    if (bodyLength !== undefined && name.length === 14 && name.toLowerCase() === "content-length") continue;
+    if (name.length === 12 && name.toLowerCase() === "x-request-id") continue;
     const value = raw[i + 1] as string;
     const earlier = headers[name];
     headers[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
   }
   if (bodyLength !== undefined) headers["Content-Length"] = String(bodyLength);
+  if (requestId !== undefined) headers["X-Request-Id"] = requestId;
   return headers;
+}
+
+/** Lower-cases only names as long as a hop-by-hop one: most fields are neither, and this runs for each. */
+function isResponseHopByHop(name: string): boolean {
+  const length = name.length;
+  if (length !== 2 && length !== 7 && length !== 10 && length !== 16 && length !== 17) return false;
+  return RESPONSE_HOP_BY_HOP.has(name.toLowerCase());
 }
 
 /**
@@ -225,7 +281,7 @@ function upstreamHeaders(proxyRes: IncomingMessage, bodyLength?: number): Record
  * (device deleted, password changed, account deactivated), so the gateway ends it too and tells the
  * client it is logged out for good. Other 401s (user-interactive auth) pass unchanged.
  */
-function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, onRejected: () => void): void {
+function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, requestId: string | undefined, onRejected: () => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   proxyRes.on("data", (chunk: Buffer) => {
@@ -243,10 +299,10 @@ function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, onReject
     }
     if (errcode === "M_UNKNOWN_TOKEN") {
       onRejected();
-      sendError(res, unknownToken(typeof error === "string" ? error : undefined));
+      answerError(res, requestId, unknownToken(typeof error === "string" ? error : undefined));
       return;
     }
-    res.writeHead(401, proxyRes.statusMessage, upstreamHeaders(proxyRes, body.length));
+    res.writeHead(401, proxyRes.statusMessage, upstreamHeaders(proxyRes, requestId, body.length));
     res.end(body);
   });
   proxyRes.on("error", () => res.destroy());

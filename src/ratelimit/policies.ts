@@ -7,7 +7,6 @@
  * count would let a batch of concurrent guesses all pass before the first failure is counted.
  */
 
-import type { ServerResponse } from "node:http";
 import type { Config } from "../config/schema.js";
 import { MatrixError } from "../http/errors.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
@@ -21,8 +20,10 @@ type RateLimitConfig = Config["rate_limits"];
 export type RateLimitHeaders = Record<string, string>;
 
 export interface RateLimits {
-  /** Counts a request in flight for the address until `res` closes; throws 429 at the cap. */
-  enterInFlight(address: string, res: ServerResponse): void;
+  /** Counts a request in flight for the address; throws 429 at the cap (nothing counted then). */
+  enterInFlight(address: string): void;
+  /** A request counted by `enterInFlight` has ended (its response closed). */
+  leaveInFlight(address: string): void;
   /** Counts any login attempt from the address (first, before the body is read). */
   loginAttempt(address: string): Promise<RateLimitHeaders>;
   /**
@@ -38,13 +39,15 @@ export interface RateLimits {
   /** Counts a refresh of one token chain (`family`), from any address; the headers of the tighter limit. */
   refreshOfSession(family: string, addressHeaders: RateLimitHeaders): Promise<RateLimitHeaders>;
   unauthenticated(address: string, method: string, path: string): Promise<RateLimitHeaders>;
-  authenticated(userId: string, method: string, path: string): Promise<RateLimitHeaders>;
+  /** Synchronous when nothing needs counting (limits off, an exempt user): the hot path stays off the microtask queue. */
+  authenticated(userId: string, method: string, path: string): RateLimitHeaders | Promise<RateLimitHeaders>;
 }
 
 const NO_HEADERS: RateLimitHeaders = Object.freeze({}) as RateLimitHeaders;
 
 export const noRateLimits: RateLimits = {
   enterInFlight() {},
+  leaveInFlight() {},
   loginAttempt: async () => NO_HEADERS,
   loginAllowed: async () => {},
   loginUnchecked: async () => {},
@@ -52,7 +55,7 @@ export const noRateLimits: RateLimits = {
   refreshAttempt: async () => NO_HEADERS,
   refreshOfSession: async () => NO_HEADERS,
   unauthenticated: async () => NO_HEADERS,
-  authenticated: async () => NO_HEADERS,
+  authenticated: () => NO_HEADERS,
 };
 
 const REGISTRATION = compileEndpoints(["POST /_matrix/client/{api/v1,r0,v3}/register"]);
@@ -87,11 +90,14 @@ export function createRateLimits(
   const exempt = new Set(config.exempt_users);
 
   return {
-    enterInFlight(address, res) {
-      if (!inFlight.enter(key(address), res)) {
+    enterInFlight(address) {
+      if (!inFlight.enter(key(address))) {
         onLimited("in_flight");
         throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many concurrent requests", { retry_after_ms: 1000 }, { "Retry-After": "1" });
       }
+    },
+    leaveInFlight(address) {
+      inFlight.leave(key(address));
     },
     async loginAttempt(address) {
       return headersOf(allow(await loginAddress.consume(key(address))));
@@ -135,15 +141,18 @@ export function createRateLimits(
       const limiter = REGISTRATION.matches(method, path) ? registration : publicAddress;
       return headersOf(allow(await limiter.consume(key(address))));
     },
-    async authenticated(userId, method, path) {
-      if (exempt.has(userId)) return NO_HEADERS;
-      let state = allow(await perUser.consume(userId));
-      for (const routeClass of classes) {
-        if (routeClass.matcher.matches(method, path)) state = tightest(state, allow(await routeClass.limiter.consume(userId)));
-      }
-      return headersOf(state);
+    authenticated(userId, method, path) {
+      return exempt.has(userId) ? NO_HEADERS : countAuthenticated(userId, method, path);
     },
   };
+
+  async function countAuthenticated(userId: string, method: string, path: string): Promise<RateLimitHeaders> {
+    let state = allow(await perUser.consume(userId));
+    for (const routeClass of classes) {
+      if (routeClass.matcher.matches(method, path)) state = tightest(state, allow(await routeClass.limiter.consume(userId)));
+    }
+    return headersOf(state);
+  }
 }
 
 function tightest(a: LimitState, b: LimitState): LimitState {

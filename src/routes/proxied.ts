@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extractToken } from "../auth/extract-token.js";
+import type { ActiveSession } from "../auth/sessions.js";
 import { missingToken } from "../http/errors.js";
 import { setHeaders } from "../http/respond.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
@@ -19,31 +20,57 @@ export function createProxiedHandler(ctx: RouteContext) {
   const { max_body, max_upload_body } = ctx.config.http;
   const maxBody = (method: string, path: string) => (MEDIA_UPLOADS.matches(method, path) ? max_upload_body : max_body);
 
-  return async (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> => {
-    const method = req.method as string;
-    const { token, forwardUrl } = extractToken(req.url as string, req.headers, req.rawHeaders);
-    if (token === undefined) {
-      if (!publicEndpoints.matches(method, info.path)) {
-        info.route = "authenticated"; // a protected route, refused: counted as one
-        throw missingToken();
-      }
-      info.route = "public";
-      setHeaders(res, await rateLimits.unauthenticated(info.address, method, info.path));
-      const url = identity.anonymous(forwardUrl);
-      forwarder.forward(req, res, { url, upstreamToken: undefined, info, maxBodyBytes: maxBody(method, info.path) });
-      return;
-    }
-    info.route = "authenticated";
-    const session = await sessions.authenticate(token);
+  const forwardAs = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    url: string,
+    session: ActiveSession,
+  ): void | Promise<void> => {
     info.userId = session.userId;
-    setHeaders(res, await rateLimits.authenticated(session.userId, method, info.path));
-    const credential = identity.forSession(session, forwardUrl);
+    const limits = rateLimits.authenticated(session.userId, req.method as string, info.path);
+    if (limits instanceof Promise) {
+      return limits.then((headers) => {
+        setHeaders(res, headers);
+        forwardSession(req, res, info, url, session);
+      });
+    }
+    setHeaders(res, limits);
+    forwardSession(req, res, info, url, session);
+  };
+
+  const forwardSession = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string, session: ActiveSession): void => {
+    const credential = identity.forSession(session, url);
     forwarder.forward(req, res, {
       url: credential.url,
       upstreamToken: credential.token,
       sessionId: credential.sessionBound ? session.id : undefined,
       info,
-      maxBodyBytes: maxBody(method, info.path),
+      maxBodyBytes: maxBody(req.method as string, info.path),
     });
+  };
+
+  const forwardPublic = async (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string): Promise<void> => {
+    const method = req.method as string;
+    setHeaders(res, await rateLimits.unauthenticated(info.address, method, info.path));
+    forwarder.forward(req, res, { url: identity.anonymous(url), upstreamToken: undefined, info, maxBodyBytes: maxBody(method, info.path) });
+  };
+
+  // Not async: with a cached session and no limit to count, the request reaches the forwarder in this
+  // same turn of the event loop, without a promise per step.
+  return (req: IncomingMessage, res: ServerResponse, info: RequestInfo): void | Promise<void> => {
+    const { token, forwardUrl } = extractToken(req.url as string, req.headers, req.rawHeaders);
+    if (token === undefined) {
+      if (!publicEndpoints.matches(req.method as string, info.path)) {
+        info.route = "authenticated"; // a protected route, refused: counted as one
+        throw missingToken();
+      }
+      info.route = "public";
+      return forwardPublic(req, res, info, forwardUrl);
+    }
+    info.route = "authenticated";
+    const session = sessions.authenticate(token);
+    if (session instanceof Promise) return session.then((found) => forwardAs(req, res, info, forwardUrl, found));
+    return forwardAs(req, res, info, forwardUrl, session);
   };
 }
