@@ -17,12 +17,14 @@ import { measure, warmUp } from "./lib/load.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const scenario = process.argv[2] ?? "hit";
-if (!["hit", "login", "bare"].includes(scenario)) {
-  console.error("usage: node bench/profile.mjs [hit|login|bare]");
+if (!["hit", "miss", "defaults", "login", "bare"].includes(scenario)) {
+  console.error("usage: node bench/profile.mjs [hit|miss|defaults|login|bare]");
   process.exit(2);
 }
 const TITLES = {
   hit: "authenticated GET whoami, cache hit",
+  miss: "authenticated GET whoami, session cache miss on every request (cache_size 1, 2,000 sessions' tokens in turn)",
+  defaults: "authenticated GET whoami, cache hit, logging and rate limits as shipped (2,000 users' tokens in turn)",
   login: "POST login",
   bare: "GET whoami through the bare http-proxy-3 proxy (the reference)",
 };
@@ -43,12 +45,24 @@ try {
   const gateway = await startNode(
     scenario === "bare" ? "bare" : "gateway",
     path.join(here, "servers", scenario === "bare" ? "bare-proxy.mjs" : "gateway.mjs"),
-    { upstream: `http://127.0.0.1:${upstream.port}`, store: { type: "sqlite", path: path.join(workDir, "gateway.sqlite") } },
+    {
+      upstream: `http://127.0.0.1:${upstream.port}`,
+      store: { type: "sqlite", path: path.join(workDir, "gateway.sqlite") },
+      defaults: scenario === "defaults",
+      ...(scenario === "miss" ? { cache: { size: 1, ttl: "1s" } } : {}),
+    },
     { execArgv: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=200"] },
   );
   const load = { port: gateway.port, connections, rate, proxyPid: gateway.pid, upstreamPid: upstream.pid };
   if (scenario === "bare") {
     Object.assign(load, { path: "/_matrix/client/v3/account/whoami", headers: { authorization: "Bearer bench" } });
+  } else if (scenario === "miss") {
+    const { tokens } = await gateway.call({ cmd: "seed", count: 2000 });
+    Object.assign(load, { path: "/_matrix/client/v3/account/whoami", tokens });
+  } else if (scenario === "defaults") {
+    // Distinct users, so that the per-user limit (600/min) is never reached.
+    const { tokens } = await gateway.call({ cmd: "seed", count: 2000, distinctUsers: true });
+    Object.assign(load, { path: "/_matrix/client/v3/account/whoami", tokens });
   } else if (scenario === "hit") {
     const [token] = (await gateway.call({ cmd: "seed", count: 1 })).tokens;
     Object.assign(load, { path: "/_matrix/client/v3/account/whoami", headers: { authorization: `Bearer ${token}` } });
@@ -78,7 +92,7 @@ try {
 const report = [
   `## Profile: ${TITLES[scenario]} (${new Date().toISOString()})`,
   "",
-  `${seconds} s under load (${connections} connections${rate ? `, ${rate} req/s offered` : ""}), gateway with log.level warn, log.requests false, rate limits off, sqlite store.`,
+  `${seconds} s under load (${connections} connections${rate ? `, ${rate} req/s offered` : ""}), ${scenario === "defaults" ? "gateway with logging and rate limits as shipped" : "gateway with log.level warn, log.requests false, rate limits off"}, sqlite store.`,
   `${run.requestsPerSec.toFixed(0)} req/s, ${run.proxyCpuUsPerReq.toFixed(0)} µs CPU/req while profiling (the profiler itself costs some).`,
   "",
   summary.markdown,

@@ -92,10 +92,11 @@ interface Shared {
 interface Runtime {
   config: Config;
   sessions: SessionService;
-  forwarder: ReturnType<typeof createForwarder>;
   handle: http.RequestListener;
-  /** Stops this runtime's timers and watchers (not its forwarder: requests in flight may still use it). */
+  /** Stops this runtime's timers and watchers (not its connections: requests in flight may still use them). */
   close(): void;
+  /** Closes its connections to the homeserver (proxied requests and its own calls), once no request needs them. */
+  closeConnections(): void;
 }
 
 function buildRuntime(config: Config, shared: Shared): Runtime {
@@ -150,11 +151,14 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
   return {
     config,
     sessions,
-    forwarder,
     handle: createRouter(ctx, createReadiness(store, config.upstream.url)),
     close() {
       sessions.close();
       credentials.close();
+    },
+    closeConnections() {
+      forwarder.close();
+      void upstream.close();
     },
   };
 }
@@ -232,18 +236,19 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
     reload(config) {
       const needRestart = restartOnlyChanges(runtime.config, config);
       const previous = runtime;
+      // First: the new router's request logger takes its level from this logger when it is built.
+      logger.level = config.log.level;
       runtime = buildRuntime(
         { ...config, listen: initial.listen, store: initial.store, metrics: initial.metrics, http: initial.http },
         shared,
       );
-      logger.level = config.log.level;
       // The old runtime still serves the requests it started (long-polls included), then its sockets close.
       retired.add(previous);
       previous.close();
       const drainMs = previous.config.upstream.timeout + previous.config.upstream.max_long_poll;
       setTimeout(() => {
         retired.delete(previous);
-        previous.forwarder.close();
+        previous.closeConnections();
       }, drainMs).unref();
       return needRestart;
     },
@@ -256,7 +261,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
         await Promise.race([drained, deadline]);
         server.closeAllConnections();
         metricsServer?.close();
-        for (const old of [...retired, runtime]) old.forwarder.close();
+        for (const old of [...retired, runtime]) old.closeConnections();
         runtime.close();
         limiterBackend.close();
         await store.close();

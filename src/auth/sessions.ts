@@ -70,6 +70,7 @@ export function createSessionService(options: SessionServiceOptions) {
     useClones: false,
     maxKeys: options.cache.size,
   });
+  const maxKeys = options.cache.size;
 
   let feedCursor: string | undefined;
   let polling = false;
@@ -98,11 +99,9 @@ export function createSessionService(options: SessionServiceOptions) {
       upstreamToken: session.upstreamToken,
       expiresAt: session.expiresAt,
     };
-    try {
-      cache.set(session.id, active);
-    } catch {
-      // ECACHEFULL: the cache is a speed-up, not a source of truth; the store answers next time.
-    }
+    // A full cache is a speed-up missed, not an error: the store answers next time. Asked first, because
+    // node-cache's ECACHEFULL is a thrown Error, whose stack capture would cost every miss while full.
+    if (cache.getStats().keys < maxKeys) cache.set(session.id, active);
     return active;
   };
 

@@ -62,6 +62,7 @@ export const sessionsCommand: Command = {
         }
         io.out(`revoked ${s.id} (${s.userId}, device ${s.deviceId}): ${upstreamNote}\n`);
       }
+      await upstream.close();
       if (revoked.length === 0) {
         io.err("sessions revoke: no such session\n");
         return 1;

@@ -31,6 +31,8 @@ export interface ForwardOptions {
   info: RequestInfo;
   /** Larger request bodies are refused with 413 M_TOO_LARGE: by Content-Length up front, or while streaming. */
   maxBodyBytes: number;
+  /** The gateway's own headers for whatever answer comes (`RateLimit-*`), written with the upstream's in one object. */
+  responseHeaders?: Readonly<Record<string, string>>;
 }
 
 export interface ForwarderOptions {
@@ -121,11 +123,10 @@ export function createForwarder(config: ForwarderOptions) {
     const context = (req as ForwardedRequest)[CONTEXT];
     if (context) context.options.info.upstreamMs = performance.now() - context.options.info.upstreamStart;
     const sessionId = context?.options.sessionId;
-    const requestId = context?.options.info.requestId;
     if (proxyRes.statusCode === 401 && sessionId !== undefined) {
-      relayRejection(proxyRes, res, requestId, () => config.onCredentialRejected(sessionId));
+      relayRejection(proxyRes, res, context?.options, () => config.onCredentialRejected(sessionId));
     } else {
-      relay(proxyRes, res, requestId);
+      relay(proxyRes, res, context?.options);
     }
   });
 
@@ -139,7 +140,7 @@ export function createForwarder(config: ForwarderOptions) {
       return;
     }
     const error502 = context?.tooLarge ? tooLarge() : context?.timedOut ? upstreamTimeout() : upstreamUnreachable();
-    answerError(response, context?.options.info.requestId, error502);
+    answerError(response, context?.options, error502);
   };
 
   return {
@@ -147,7 +148,7 @@ export function createForwarder(config: ForwarderOptions) {
       const declaredLength = req.headers["content-length"];
       if (declaredLength !== undefined && Number(declaredLength) > options.maxBodyBytes) {
         req.resume();
-        answerError(res, options.info.requestId, tooLarge());
+        answerError(res, options, tooLarge());
         return;
       }
       const context: RequestContext = {
@@ -224,14 +225,17 @@ function longPollMs(url: string, max: number): number {
   return Number.isFinite(value) && value > 0 ? Math.min(value, max) : 0;
 }
 
-/** The forwarder's own answers carry the request id too (the router leaves it to the forwarder on this path). */
-function answerError(res: ServerResponse, requestId: string | undefined, error: MatrixError): void {
-  if (requestId !== undefined && !res.headersSent) res.setHeader("X-Request-Id", requestId);
+/** The forwarder's own answers carry the request id and the gateway's headers too (the router leaves them to the forwarder on this path). */
+function answerError(res: ServerResponse, options: ForwardOptions | undefined, error: MatrixError): void {
+  if (options && !res.headersSent) {
+    res.setHeader("X-Request-Id", options.info.requestId);
+    for (const name in options.responseHeaders) res.setHeader(name, options.responseHeaders[name] as string);
+  }
   sendError(res, error);
 }
 
-function relay(proxyRes: IncomingMessage, res: ServerResponse, requestId: string | undefined): void {
-  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes, requestId));
+function relay(proxyRes: IncomingMessage, res: ServerResponse, options: ForwardOptions | undefined): void {
+  res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes, options));
   // pipe() never ends `res` when the upstream breaks off mid-body: cut the client's response instead of leaving it hanging.
   proxyRes.on("close", () => {
     if (!proxyRes.complete) res.destroy();
@@ -241,13 +245,17 @@ function relay(proxyRes: IncomingMessage, res: ServerResponse, requestId: string
 
 /**
  * The upstream's response headers minus hop-by-hop ones, in one pass over the raw lines, plus the
- * gateway's `X-Request-Id` (the one its log line has; an upstream one is dropped). Repeated headers
- * (several `Set-Cookie`) become arrays: `writeHead` merges an object into headers set earlier
- * (`RateLimit-*`) one name at a time, so an array keeps every line where a flat list would keep the last.
- * With nothing set earlier — the usual case — Node writes the object as it is, without that merge.
+ * gateway's own: `RateLimit-*` and `X-Request-Id` (the one its log line has; an upstream one is
+ * dropped). Repeated headers (several `Set-Cookie`) become arrays: `writeHead` merges an object into
+ * headers set earlier one name at a time, so an array keeps every line where a flat list would keep the
+ * last. With nothing set earlier — the usual case — Node writes the object as it is, without that merge.
  * `bodyLength` replaces `Content-Length` for a body the gateway buffered.
  */
-function upstreamHeaders(proxyRes: IncomingMessage, requestId: string | undefined, bodyLength?: number): Record<string, string | string[]> {
+function upstreamHeaders(
+  proxyRes: IncomingMessage,
+  options: ForwardOptions | undefined,
+  bodyLength?: number,
+): Record<string, string | string[]> {
   const raw = proxyRes.rawHeaders;
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -265,7 +273,10 @@ function upstreamHeaders(proxyRes: IncomingMessage, requestId: string | undefine
     headers[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
   }
   if (bodyLength !== undefined) headers["Content-Length"] = String(bodyLength);
-  if (requestId !== undefined) headers["X-Request-Id"] = requestId;
+  if (options) {
+    for (const name in options.responseHeaders) headers[name] = options.responseHeaders[name] as string;
+    headers["X-Request-Id"] = options.info.requestId;
+  }
   return headers;
 }
 
@@ -281,7 +292,7 @@ function isResponseHopByHop(name: string): boolean {
  * (device deleted, password changed, account deactivated), so the gateway ends it too and tells the
  * client it is logged out for good. Other 401s (user-interactive auth) pass unchanged.
  */
-function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, requestId: string | undefined, onRejected: () => void): void {
+function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, options: ForwardOptions | undefined, onRejected: () => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   proxyRes.on("data", (chunk: Buffer) => {
@@ -299,10 +310,10 @@ function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, requestI
     }
     if (errcode === "M_UNKNOWN_TOKEN") {
       onRejected();
-      answerError(res, requestId, unknownToken(typeof error === "string" ? error : undefined));
+      answerError(res, options, unknownToken(typeof error === "string" ? error : undefined));
       return;
     }
-    res.writeHead(401, proxyRes.statusMessage, upstreamHeaders(proxyRes, requestId, body.length));
+    res.writeHead(401, proxyRes.statusMessage, upstreamHeaders(proxyRes, options, body.length));
     res.end(body);
   });
   proxyRes.on("error", () => res.destroy());

@@ -7,8 +7,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { extractToken } from "../auth/extract-token.js";
 import type { ActiveSession } from "../auth/sessions.js";
 import { missingToken } from "../http/errors.js";
-import { setHeaders } from "../http/respond.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
+import type { RateLimitHeaders } from "../ratelimit/policies.js";
 import type { RequestInfo, RouteContext } from "./context.js";
 
 /** Media uploads may be larger than other bodies (`http.max_upload_body`, like Synapse's `max_upload_size`). */
@@ -29,17 +29,18 @@ export function createProxiedHandler(ctx: RouteContext) {
   ): void | Promise<void> => {
     info.userId = session.userId;
     const limits = rateLimits.authenticated(session.userId, req.method as string, info.path);
-    if (limits instanceof Promise) {
-      return limits.then((headers) => {
-        setHeaders(res, headers);
-        forwardSession(req, res, info, url, session);
-      });
-    }
-    setHeaders(res, limits);
-    forwardSession(req, res, info, url, session);
+    if (limits instanceof Promise) return limits.then((headers) => forwardSession(req, res, info, url, session, headers));
+    forwardSession(req, res, info, url, session, limits);
   };
 
-  const forwardSession = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string, session: ActiveSession): void => {
+  const forwardSession = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    url: string,
+    session: ActiveSession,
+    limitHeaders: RateLimitHeaders,
+  ): void => {
     const credential = identity.forSession(session, url);
     forwarder.forward(req, res, {
       url: credential.url,
@@ -47,13 +48,20 @@ export function createProxiedHandler(ctx: RouteContext) {
       sessionId: credential.sessionBound ? session.id : undefined,
       info,
       maxBodyBytes: maxBody(req.method as string, info.path),
+      responseHeaders: limitHeaders,
     });
   };
 
   const forwardPublic = async (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string): Promise<void> => {
     const method = req.method as string;
-    setHeaders(res, await rateLimits.unauthenticated(info.address, method, info.path));
-    forwarder.forward(req, res, { url: identity.anonymous(url), upstreamToken: undefined, info, maxBodyBytes: maxBody(method, info.path) });
+    const limitHeaders = await rateLimits.unauthenticated(info.address, method, info.path);
+    forwarder.forward(req, res, {
+      url: identity.anonymous(url),
+      upstreamToken: undefined,
+      info,
+      maxBodyBytes: maxBody(method, info.path),
+      responseHeaders: limitHeaders,
+    });
   };
 
   // Not async: with a cached session and no limit to count, the request reaches the forwarder in this
