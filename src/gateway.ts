@@ -192,6 +192,8 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
       // enough that a slowloris client is cut off near headers_timeout, not up to 30 s later.
       connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, initial.http.headers_timeout),
       insecureHTTPParser: false,
+      // The router refuses an HTTP/1.1 request without Host itself, as JSON with CORS headers like every other error.
+      requireHostHeader: false,
     },
     (req, res) => runtime.handle(req, res),
   );

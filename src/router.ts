@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { publicJwks } from "./auth/access-token.js";
 import { clientAddress } from "./http/client-address.js";
-import { badPath, internalError, MatrixError, unrecognized } from "./http/errors.js";
+import { badPath, internalError, MatrixError, missingHost, unrecognized } from "./http/errors.js";
 import { newRequestInfo, type RequestInfo } from "./http/request-info.js";
 import { sendError, sendJson, sendPreflight } from "./http/respond.js";
 import { scrubUrl } from "./observability/log.js";
@@ -79,6 +79,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
   };
 
   const route = (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> | void => {
+    if (req.headers.host === undefined && req.httpVersionMinor === 1) throw missingHost();
     const url = req.url ?? "";
     const queryStart = url.indexOf("?");
     const path = queryStart === -1 ? url : url.slice(0, queryStart);

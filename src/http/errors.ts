@@ -35,6 +35,8 @@ export const unknownToken = (message = "Invalid access token passed.") =>
 export const expiredToken = () => new MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", { soft_logout: true });
 export const unrecognized = (status = 404, message = "Unrecognized request") => new MatrixError(status, "M_UNRECOGNIZED", message);
 export const badPath = () => new MatrixError(400, "M_UNRECOGNIZED", "Request path is not in canonical form");
+/** RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (Node's own answer would be an empty body). */
+export const missingHost = () => new MatrixError(400, "M_UNKNOWN", "Missing Host header");
 export const tooLarge = () => new MatrixError(413, "M_TOO_LARGE", "Request body too large");
 export const upstreamUnreachable = () => new MatrixError(502, "M_UNKNOWN", "The homeserver is unreachable");
 export const upstreamTimeout = () => new MatrixError(504, "M_UNKNOWN", "The homeserver did not answer in time");

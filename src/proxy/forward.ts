@@ -262,10 +262,12 @@ function upstreamHeaders(
     const name = raw[i] as string;
     if (name.length === 10 && name.toLowerCase() === "connection") named = connectionNamed(raw[i + 1]) ?? named;
   }
+  // The gateway's own fields (`RateLimit-*`) replace the upstream's of the same name, in any case.
+  const own = options?.responseHeaders ? ownFieldNames(options.responseHeaders) : undefined;
   const headers = newHeaderFields<string | string[]>();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (isResponseHopByHop(name) || named?.has(name.toLowerCase())) continue;
+    if (isResponseHopByHop(name) || named?.has(name.toLowerCase()) || own?.has(name.toLowerCase())) continue;
     if (bodyLength !== undefined && name.length === 14 && name.toLowerCase() === "content-length") continue;
     if (name.length === 12 && name.toLowerCase() === "x-request-id") continue;
     const value = raw[i + 1] as string;
@@ -278,6 +280,13 @@ function upstreamHeaders(
     headers["X-Request-Id"] = options.info.requestId;
   }
   return headers;
+}
+
+/** Lower-cased names of the gateway's own response fields; `undefined` when there are none (limits off). */
+function ownFieldNames(fields: Readonly<Record<string, string>>): Set<string> | undefined {
+  const names = new Set<string>();
+  for (const name in fields) names.add(name.toLowerCase());
+  return names.size > 0 ? names : undefined;
 }
 
 /** Lower-cases only names as long as a hop-by-hop one: most fields are neither, and this runs for each. */

@@ -7,7 +7,9 @@
  * - `addAppservice()`: an application service whose `as_token` asserts users with `?user_id=`
  *   (spec, Application Service API, "Identity assertion") and registers them with
  *   `m.login.application_service`;
- * - `enableRegistration()`: `POST /register` with user-interactive auth (`m.login.dummy`) and guests.
+ * - `enableRegistration()`: `POST /register` with user-interactive auth (`m.login.dummy`) and guests;
+ * - `setResponseHeaders()`: extra header lines on every answer (an upstream `X-Request-Id`, a `Connection`
+ *   naming a hop-by-hop field), to test what the gateway relays of the homeserver's response headers.
  */
 import crypto from "node:crypto";
 import http from "node:http";
@@ -76,6 +78,8 @@ export interface FakeHomeserver {
   revokeToken(token: string): void;
   /** Delays every answer by `ms` (0 = answer at once). */
   setDelay(ms: number): void;
+  /** Adds these header fields to every answer from now on (an array: one line per value); `{}` = none again. */
+  setResponseHeaders(headers: Record<string, string | string[]>): void;
   close(): Promise<void>;
 }
 
@@ -93,10 +97,16 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
   let registrationEnabled = false;
   let guestCount = 0;
   let delayMs = 0;
+  let extraResponseHeaders: Record<string, string | string[]> = {};
 
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}) => {
     const text = JSON.stringify(body);
-    res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers });
+    res.writeHead(status, {
+      "Content-Type": "application/json",
+      "Content-Length": Buffer.byteLength(text),
+      ...extraResponseHeaders,
+      ...headers,
+    });
     res.end(text);
   };
 
@@ -341,6 +351,9 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     },
     setDelay: (ms) => {
       delayMs = ms;
+    },
+    setResponseHeaders: (headers) => {
+      extraResponseHeaders = headers;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -419,7 +419,7 @@ t.test("several Set-Cookie headers survive", async (t) => {
   const reply = await gw.request(`${V3}/set-cookies`, { headers: bearer(jwt) });
   t.equal(reply.status, 200);
   t.same(reply.headers.getSetCookie(), ["a=1; Path=/", "b=2; Path=/"]);
-  // Headers the gateway set before relaying (its request id) are kept alongside the upstream's.
+  // The gateway's own headers (its request id) are written alongside the upstream's repeated ones.
   t.match(reply.headers.get("x-request-id"), /\S/, "the gateway's own X-Request-Id is still there");
 });
 

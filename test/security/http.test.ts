@@ -410,3 +410,27 @@ t.test("timeouts set on purpose (http.headers_timeout 1s, http.request_timeout 2
   const me = await gw.request(WHOAMI, { headers: bearer(token) });
   t.equal(me.status, 200);
 });
+
+t.test("an HTTP/1.1 request without Host: 400 JSON from the gateway, never forwarded; HTTP/1.0 may omit it", async (t) => {
+  const gw = await startGateway(t);
+  const token = (await gw.login()).access_token as string;
+  const rawExchange = (request: string) =>
+    new Promise<string>((resolve) => {
+      const chunks: Buffer[] = [];
+      const socket = net.connect(portOf(gw), "127.0.0.1", () => socket.write(request));
+      socket.on("data", (c: Buffer) => chunks.push(c));
+      socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+      socket.on("error", () => {});
+    });
+  const mark = gw.homeserver.received.length;
+  const noHost = await rawExchange(`GET ${WHOAMI} HTTP/1.1\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+  t.match(noHost, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  t.match(noHost, /\r\nAccess-Control-Allow-Origin: \*\r\n/i, "with the CORS headers of every gateway error");
+  t.match(noHost, /\r\nX-Request-Id: \S+\r\n/i);
+  t.match(noHost, /\r\n\r\n\{"errcode":"M_UNKNOWN","error":"Missing Host header"\}$/);
+  t.same(gw.homeserver.received.slice(mark), [], "not forwarded");
+
+  const http10 = await rawExchange(`GET ${WHOAMI} HTTP/1.0\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+  t.match(http10, /^HTTP\/1\.1 200 OK\r\n/, "HTTP/1.0 has no Host requirement");
+  t.match(http10, /"user_id":"@alice:example.org"/);
+});
