@@ -53,8 +53,8 @@ export function httpTable(rows) {
 
 export function refreshTable(refresh) {
   return table(
-    ["store", "refresh ops/s", "CPU µs/op"],
-    refresh.map((r) => [r.store, fixed(0)(r.opsPerSec), fixed(1)(r.cpuUsPerOp)]),
+    ["store", "refresh ops/s", "p50 µs", "p99 µs", "CPU µs/op"],
+    refresh.map((r) => [r.store, fixed(0)(r.opsPerSec), fixed(0)(r.p50Us), fixed(0)(r.p99Us), fixed(1)(r.cpuUsPerOp)]),
   );
 }
 
