@@ -5,7 +5,8 @@
  * `workers: 2` (sqlite store, rate limits off, no request log), in interleaved rounds, and prints requests/s
  * and p50/p99 latency side by side. Loopback only; bounded to well under 2 minutes.
  *
- * The load generator (autocannon, in this process) and the upstream (a child process) run on the same
+ * The load generator (wrk when installed, else autocannon in this process: bench/lib/load.mjs) and the
+ * upstream (a child process) run on the same
  * machine as the gateway, so they take part of its cores: read the ratio as "on this machine", not as
  * what two workers give on a machine of their own.
  */
@@ -16,7 +17,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
+import { LOAD_GENERATOR, measure } from "./lib/load.mjs";
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), "..");
@@ -117,7 +118,7 @@ async function main() {
     const cores = os.availableParallelism();
     console.log(`bench:scale — GET ${WHOAMI} through the gateway (sqlite store, rate limits off, log.requests false, log level warn)`);
     console.log(
-      `${cores} cores (os.availableParallelism). The load generator (autocannon, ${CONNECTIONS} keep-alive connections, one process) ` +
+      `${cores} cores (os.availableParallelism). The load generator (${LOAD_GENERATOR === "wrk" ? "wrk, one thread" : "autocannon, one process"}, ${CONNECTIONS} keep-alive connections) ` +
         `and the upstream (a minimal node http server answering ${whoamiBytes()} bytes) share these ${cores} cores with the gateway's workers.`,
     );
     console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per worker count, after a ${WARMUP_SECONDS} s warm-up of each.`);
@@ -186,17 +187,13 @@ function whoamiBytes() {
 }
 
 async function load({ port, token }, seconds) {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}${WHOAMI}`,
-    headers: { authorization: `Bearer ${token}` },
-    connections: CONNECTIONS,
-    duration: seconds,
-  });
+  const run = { port, path: WHOAMI, headers: { authorization: `Bearer ${token}` }, connections: CONNECTIONS, durationSec: seconds };
+  const result = await measure(run);
   return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
+    rps: result.requestsPerSec,
+    p50: result.p50Ms.toFixed(2),
+    p99: result.p99Ms.toFixed(2),
+    errors: result.errors,
     non2xx: result.non2xx,
   };
 }

@@ -37,6 +37,7 @@ export async function runHttpBench(settings, workDir, say) {
 
   const bare = await startNode("bare http-proxy-3", server("bare-proxy.mjs"), { upstream: upstreamUrl });
   const undici = await startNode("undici Pool.stream", server("undici-proxy.mjs"), { upstream: upstreamUrl });
+  const forwarderOnly = await startNode("gateway forwarder only", server("gateway-forwarder.mjs"), { upstream: upstreamUrl });
   const nginxBinary = findNginx();
   const nginx = nginxBinary ? await startNginx(nginxBinary, upstream.port, path.join(workDir, "nginx")) : undefined;
   if (!nginx) notes.push("nginx is not installed (`command -v nginx` found nothing): its rows are skipped.");
@@ -65,6 +66,7 @@ export async function runHttpBench(settings, workDir, say) {
     if (nginx) add(`nginx/${name}`, "nginx", nginx, get);
     add(`hit/${name}`, "gateway, cache hit", hit, { path: urlPath, headers: { authorization: `Bearer ${hitToken}` } });
     if (name !== "whoami") continue;
+    add(`forwarder/${name}`, "gateway's forwarder alone (no auth)", forwarderOnly, get);
     add(`miss/${name}`, `gateway, cache miss (${settings.missSessions} tokens)`, miss, { path: urlPath, tokens: missTokens });
     add(`defaults/${name}`, "gateway, defaults (logs + limits on)", defaults, { path: urlPath, tokens: userTokens });
   }
