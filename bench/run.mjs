@@ -5,7 +5,8 @@
  * Environment (defaults in brackets):
  *   BENCH_ROUNDS [3]            interleaved rounds of the HTTP scenarios
  *   BENCH_DURATION [2]          measured seconds per scenario and round
- *   BENCH_WARMUP [1]            unmeasured seconds before each scenario's first measured run
+ *   BENCH_WARMUP [3]            unmeasured seconds before each scenario's first measured run (V8 needs a few
+ *                               seconds of load to optimise the gateway's code: 1 s left round 1 up to 2× slower)
  *   BENCH_CONNECTIONS [32]      concurrent connections of the load generator
  *   BENCH_MISS_SESSIONS [2000]  sessions whose tokens rotate in the cache-miss and defaults scenarios
  *   BENCH_REFRESH_SECONDS [2]   measured seconds of each refresh run
@@ -36,7 +37,7 @@ const number = (name, fallback) => {
 const settings = {
   rounds: number("BENCH_ROUNDS", 3),
   durationSec: number("BENCH_DURATION", 2),
-  warmupSec: Number(process.env.BENCH_WARMUP ?? 1),
+  warmupSec: Number(process.env.BENCH_WARMUP ?? 3),
   connections: number("BENCH_CONNECTIONS", 32),
   missSessions: number("BENCH_MISS_SESSIONS", 2000),
   refreshSec: number("BENCH_REFRESH_SECONDS", 2),
