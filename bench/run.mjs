@@ -21,6 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopAll } from "./lib/children.mjs";
+import { machineInfo } from "./lib/machine.mjs";
 import { chart, markdown } from "./lib/report.mjs";
 import { runHttpBench } from "./scenarios/proxy.mjs";
 import { runSessionBench } from "./scenarios/sessions.mjs";
@@ -69,15 +70,7 @@ try {
   const sessions = only === "http" ? emptySessions : await runSessionBench(settings, workDir, say);
   results = {
     date: new Date().toISOString(),
-    machine: {
-      nproc: os.availableParallelism(),
-      cpus: os.cpus()[0]?.model ?? "unknown CPU",
-      memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
-      node: process.version,
-      os: `${os.type()} ${os.release()}`,
-      // Other work on the machine shows here: the load generator, the proxy and the upstream already share its cores.
-      loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
-    },
+    machine: machineInfo(loadAtStart),
     settings,
     totalSeconds: (performance.now() - began) / 1000,
     http,

@@ -18,6 +18,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopAll } from "./lib/children.mjs";
+import { machineInfo } from "./lib/machine.mjs";
+import { table } from "./lib/report.mjs";
 import { runSessionsAtScale } from "./scenarios/sessions.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -54,14 +56,7 @@ try {
   const sessions = await runSessionsAtScale(settings, workDir, say);
   results = {
     date: new Date().toISOString(),
-    machine: {
-      nproc: os.availableParallelism(),
-      cpus: os.cpus()[0]?.model ?? "unknown CPU",
-      memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
-      node: process.version,
-      os: `${os.type()} ${os.release()}`,
-      loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
-    },
+    machine: machineInfo(loadAtStart),
     settings,
     totalSeconds: (performance.now() - began) / 1000,
     ...sessions,
@@ -160,13 +155,5 @@ function markdown({ date, machine, settings, totalSeconds, refresh, ratios, foot
       ]),
     ),
     "",
-  ].join("\n");
-}
-
-function table(header, lines) {
-  return [
-    `| ${header.join(" | ")} |`,
-    `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
-    ...lines.map((l) => `| ${l.join(" | ")} |`),
   ].join("\n");
 }

@@ -44,6 +44,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client, Pool, WebSocket } from "undici";
 import { cpuMicros, freePort, rssBytes, startNode, stopAll } from "./lib/children.mjs";
+import { machineInfo } from "./lib/machine.mjs";
+import { table } from "./lib/report.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, "results");
@@ -206,14 +208,7 @@ async function soak() {
   const answered = Object.values(kinds.soak).reduce((n, k) => n + k.answered, 0);
   return {
     date: new Date().toISOString(),
-    machine: {
-      nproc: os.availableParallelism(),
-      cpus: os.cpus()[0]?.model ?? "unknown CPU",
-      memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
-      node: process.version,
-      os: `${os.type()} ${os.release()}`,
-      loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
-    },
+    machine: machineInfo(loadAtStart),
     settings,
     memory: { ...memoryVerdict(samples), afterGc },
     requests: kinds,
@@ -492,14 +487,6 @@ function memoryVerdict(samples) {
 
 // ---------------------------------------------------------------------------------------------------
 // Report
-
-function table(header, lines) {
-  return [
-    `| ${header.join(" | ")} |`,
-    `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
-    ...lines.map((l) => `| ${l.join(" | ")} |`),
-  ].join("\n");
-}
 
 function markdown(r) {
   const m = r.memory;

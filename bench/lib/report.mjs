@@ -8,7 +8,8 @@ const fixed = (digits) => (v) => (v === undefined || Number.isNaN(v) ? "–" : v
 const ratio = (a, b) => (a === undefined || b === undefined ? "–" : `${(a / b).toFixed(2)}×`);
 const mib = (bytes) => (bytes / 1048576).toFixed(1);
 
-function table(header, lines) {
+/** A Markdown table: the first column left-aligned, the others right-aligned. */
+export function table(header, lines) {
   return [
     `| ${header.join(" | ")} |`,
     `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
