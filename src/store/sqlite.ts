@@ -9,8 +9,12 @@ import Database from "better-sqlite3";
 import { decideRotation, nextRefreshState } from "../auth/rotation.js";
 import type { CredentialCipher } from "./credential-cipher.js";
 import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
+import { startWalCheckpointer } from "./wal-checkpointer.js";
 
 const SCHEMA_VERSION = 2;
+/** SQLite's default: checkpoint inside the commit that grows the WAL past 1,000 pages. */
+const SQLITE_AUTOCHECKPOINT = 1_000;
+const BACKSTOP_AUTOCHECKPOINT = 10 * SQLITE_AUTOCHECKPOINT;
 /** Revocation records are kept this long: far longer than any process caches a session. */
 const REVOCATION_RETENTION_MS = 24 * 3_600_000;
 
@@ -62,6 +66,14 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
   migrate(db);
+  // Checkpoints run in a thread of their own, not inside a commit on the event loop (wal-checkpointer.ts).
+  // SQLite's own stays as a backstop at 10× its default: a long burst of writes, during which the thread's
+  // passive checkpoints never catch up completely, cannot grow the WAL past ~40 MB.
+  const checkpointer =
+    file === ":memory:"
+      ? undefined
+      : startWalCheckpointer(file, () => db.open && db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`));
+  if (checkpointer) db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT}`);
 
   const insert = db.prepare(`INSERT INTO sessions VALUES (@id, @user_id, @device_id, @upstream_token, @created_at, @expires_at,
     @refresh_family, @refresh_hash, @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at)`);
@@ -172,6 +184,8 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       };
     },
     async close() {
+      await checkpointer?.stop();
+      // The last connection to close checkpoints what is left and removes the WAL.
       if (db.open) db.close();
     },
   };
