@@ -45,7 +45,8 @@ export interface WalCheckpointer {
 /** `onFailure`: the thread could not run (the caller turns SQLite's own checkpoints back on). */
 export function startWalCheckpointer(file: string, onFailure: () => void, intervalMs = WAL_CHECKPOINT_INTERVAL_MS): WalCheckpointer {
   const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs } });
+  // No inherited flags: the thread needs none, and `--cpu-prof` or `--inspect` are meant for the main thread.
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs }, execArgv: [] });
   // A background helper: it never keeps the process alive by itself.
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
