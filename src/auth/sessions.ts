@@ -124,7 +124,8 @@ export function createSessionService(options: SessionServiceOptions) {
       const family = input.refreshable ? newFamily(random) : undefined;
       const refresh = family ? issueRefreshToken(family, random) : undefined;
       const session: SessionRecord = {
-        id: random(16).toString("base64url"),
+        // Hex, not base64url: an id that began with "-" would read as an option to `sessions revoke --session`.
+        id: random(16).toString("hex"),
         userId: input.userId,
         deviceId: input.deviceId,
         upstreamToken: input.upstreamToken,

@@ -15,7 +15,7 @@ export const sessionsCommand: Command = {
   options: {
     ...configOption,
     user: { type: "string", short: "u", description: "the user ID, e.g. @alice:example.org" },
-    session: { type: "string", short: "s", description: "one session id (revoke only)" },
+    session: { type: "string", short: "s", description: "one session id (revoke only); write --session=ID if it begins with -" },
   },
   async main(values, io, positionals) {
     const action = positionals[0];
