@@ -21,29 +21,23 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopAll } from "./lib/children.mjs";
-import { machineInfo } from "./lib/machine.mjs";
 import { chart, markdown } from "./lib/report.mjs";
+import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
 import { runHttpBench } from "./scenarios/proxy.mjs";
 import { runSessionBench } from "./scenarios/sessions.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, "results");
 
-const number = (name, fallback) => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-};
-
 const settings = {
-  rounds: number("BENCH_ROUNDS", 3),
-  durationSec: number("BENCH_DURATION", 2),
+  rounds: positiveNumber("BENCH_ROUNDS", 3),
+  durationSec: positiveNumber("BENCH_DURATION", 2),
   warmupSec: Number(process.env.BENCH_WARMUP ?? 3),
-  connections: number("BENCH_CONNECTIONS", 32),
-  missSessions: number("BENCH_MISS_SESSIONS", 2000),
-  refreshSec: number("BENCH_REFRESH_SECONDS", 2),
-  footprintSessions: number("BENCH_SESSIONS", 100_000),
-  footprintMaxSec: number("BENCH_SESSIONS_MAX_SECONDS", 60),
+  connections: positiveNumber("BENCH_CONNECTIONS", 32),
+  missSessions: positiveNumber("BENCH_MISS_SESSIONS", 2000),
+  refreshSec: positiveNumber("BENCH_REFRESH_SECONDS", 2),
+  footprintSessions: positiveNumber("BENCH_SESSIONS", 100_000),
+  footprintMaxSec: positiveNumber("BENCH_SESSIONS_MAX_SECONDS", 60),
   scenarios: process.env.BENCH_SCENARIOS?.split(",").filter(Boolean),
 };
 const only = process.env.BENCH_ONLY;

@@ -18,24 +18,18 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopAll } from "./lib/children.mjs";
-import { machineInfo } from "./lib/machine.mjs";
 import { table } from "./lib/report.mjs";
+import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
 import { runSessionsAtScale } from "./scenarios/sessions.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, "results");
 
-const number = (name, fallback) => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-};
-
 const settings = {
-  storedSessions: Math.max(1000, Math.round(number("BENCH_STORED_SESSIONS", 1_000_000))),
-  rounds: number("BENCH_ROUNDS", 5),
-  refreshSec: number("BENCH_REFRESH_SECONDS", 2),
-  fillMaxSec: number("BENCH_FILL_MAX_SECONDS", 150),
+  storedSessions: Math.max(1000, Math.round(positiveNumber("BENCH_STORED_SESSIONS", 1_000_000))),
+  rounds: positiveNumber("BENCH_ROUNDS", 5),
+  refreshSec: positiveNumber("BENCH_REFRESH_SECONDS", 2),
+  fillMaxSec: positiveNumber("BENCH_FILL_MAX_SECONDS", 150),
 };
 const output = process.env.BENCH_OUTPUT ?? "sessions";
 

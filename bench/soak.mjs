@@ -44,8 +44,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client, Pool, WebSocket } from "undici";
 import { cpuMicros, freePort, rssBytes, startNode, stopAll } from "./lib/children.mjs";
-import { machineInfo } from "./lib/machine.mjs";
 import { table } from "./lib/report.mjs";
+import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, "results");
@@ -71,22 +71,16 @@ const mib = (bytes) => (bytes / MIB).toFixed(1);
 const pct = (fraction) => `${fraction >= 0 ? "+" : ""}${(fraction * 100).toFixed(1)}%`;
 const ms = (v) => (v === undefined ? "–" : v.toFixed(2));
 
-const number = (name, fallback) => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-};
-
 const settings = {
-  rate: number("BENCH_SOAK_RATE", 1500),
-  loginRate: number("BENCH_SOAK_LOGIN_RATE", 5),
-  refreshRate: number("BENCH_SOAK_REFRESH_RATE", 10),
-  warmupSec: number("BENCH_SOAK_WARMUP", 20),
-  soakSec: number("BENCH_SOAK_SECONDS", 120),
-  sampleSec: number("BENCH_SOAK_SAMPLE", 5),
-  sessions: number("BENCH_SOAK_SESSIONS", 2000),
-  connections: number("BENCH_SOAK_CONNECTIONS", 64),
-  tolerancePct: number("BENCH_SOAK_TOLERANCE", 10),
+  rate: positiveNumber("BENCH_SOAK_RATE", 1500),
+  loginRate: positiveNumber("BENCH_SOAK_LOGIN_RATE", 5),
+  refreshRate: positiveNumber("BENCH_SOAK_REFRESH_RATE", 10),
+  warmupSec: positiveNumber("BENCH_SOAK_WARMUP", 20),
+  soakSec: positiveNumber("BENCH_SOAK_SECONDS", 120),
+  sampleSec: positiveNumber("BENCH_SOAK_SAMPLE", 5),
+  sessions: positiveNumber("BENCH_SOAK_SESSIONS", 2000),
+  connections: positiveNumber("BENCH_SOAK_CONNECTIONS", 64),
+  tolerancePct: positiveNumber("BENCH_SOAK_TOLERANCE", 10),
   forceGc: process.env.BENCH_SOAK_FORCE_GC === "1",
 };
 settings.getRate = settings.rate - settings.loginRate - settings.refreshRate;

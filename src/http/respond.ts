@@ -29,7 +29,10 @@ export function sendError(res: ServerResponse, error: MatrixError): void {
   sendJson(res, error.status, error.body(), error.headers);
 }
 
-/** Headers for whatever answer comes next (own or relayed): request id, `RateLimit-*`. */
+/**
+ * Headers for whatever answer comes next on a route that may answer itself or relay (registration:
+ * `RateLimit-*`). The forwarder takes its own in `ForwardOptions.responseHeaders`, written in one object.
+ */
 export function setHeaders(res: ServerResponse, headers: Record<string, string>): void {
   for (const name in headers) res.setHeader(name, headers[name] as string);
 }

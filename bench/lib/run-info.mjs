@@ -1,5 +1,12 @@
-/** What a results file says about the machine it was measured on. */
+/** What every benchmark command shares about its run: settings from the environment, and the machine. */
 import os from "node:os";
+
+/** `process.env[name]` as a positive number, `fallback` when unset; anything else stops the run. */
+export function positiveNumber(name, fallback) {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+}
 
 /**
  * `loadAtStart`: the 1-minute load average when the run began. Other work on the machine shows there: the
