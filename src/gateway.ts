@@ -15,7 +15,7 @@ import { type Clock, type RandomBytes, secureRandom, systemClock } from "./clock
 import type { Config } from "./config/schema.js";
 import { type CredentialsSource, createCredentials } from "./credentials/index.js";
 import { trustedProxies } from "./http/client-address.js";
-import { CORS_HEADERS } from "./http/respond.js";
+import { answerClientError } from "./http/client-error.js";
 import { createLogger, type Logger } from "./observability/log.js";
 import { createMetrics, type Metrics, serveMetrics } from "./observability/metrics.js";
 import { createForwarder } from "./proxy/forward.js";
@@ -58,18 +58,6 @@ export interface Gateway {
   /** Stops accepting, waits for in-flight requests (up to `http.shutdown_timeout`), closes the store. */
   close(): Promise<void>;
 }
-
-/** A request Node cannot parse (smuggling attempts, bad framing) still gets a JSON Matrix error with CORS (contract). */
-const MALFORMED_REQUEST_BODY = JSON.stringify({ errcode: "M_UNKNOWN", error: "Malformed HTTP request" });
-const MALFORMED_REQUEST_RESPONSE = [
-  "HTTP/1.1 400 Bad Request",
-  "Connection: close",
-  "Content-Type: application/json",
-  ...Object.entries(CORS_HEADERS).map(([name, value]) => `${name}: ${value}`),
-  `Content-Length: ${Buffer.byteLength(MALFORMED_REQUEST_BODY)}`,
-  "",
-  MALFORMED_REQUEST_BODY,
-].join("\r\n");
 
 /** How often Node looks for connections past `http.headers_timeout` / `http.request_timeout`. */
 const CONNECTIONS_CHECK_MS = 500;
@@ -197,13 +185,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
     },
     (req, res) => runtime.handle(req, res),
   );
-  server.on("clientError", (_error, socket) => {
-    // As Node's own handler does: answer only when no response is in flight on this socket, never into one.
-    const inFlight = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
-    if (!socket.writable) socket.destroy();
-    else if (inFlight?.headersSent) socket.end();
-    else socket.end(MALFORMED_REQUEST_RESPONSE);
-  });
+  server.on("clientError", answerClientError);
 
   const sweeper = setInterval(() => {
     runtime.sessions.sweep().catch((error: unknown) => logger.error({ err: error }, "sweeping expired sessions failed"));

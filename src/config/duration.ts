@@ -1,6 +1,6 @@
 /**
- * Durations in the config file: `500ms`, `30s`, `5m`, `12h`, `30d`, or a bare number of seconds.
- * Everything inside the gateway works in milliseconds.
+ * Durations in the config file: `500ms`, `30s`, `5m`, `12h`, `30d`, or a bare number of seconds, also
+ * as text (what `${ENV}` substitution yields). Everything inside the gateway works in milliseconds.
  */
 const UNIT_MS: Record<string, number> = {
   ms: 1,
@@ -10,7 +10,7 @@ const UNIT_MS: Record<string, number> = {
   d: 86_400_000,
 };
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
 
 /** Milliseconds, or `undefined` when the value is not a duration. */
 export function parseDuration(value: unknown): number | undefined {
@@ -20,8 +20,8 @@ export function parseDuration(value: unknown): number | undefined {
   if (typeof value !== "string") return undefined;
   const match = DURATION.exec(value.trim());
   if (!match) return undefined;
-  const [, amount, unit] = match as unknown as [string, string, string];
-  return Math.round(Number(amount) * (UNIT_MS[unit] as number));
+  const [, amount, unit] = match as unknown as [string, string, string | undefined];
+  return Math.round(Number(amount) * (UNIT_MS[unit ?? "s"] as number));
 }
 
 /** Sizes in the config file: `64KiB`, `10MiB`, `512B`, or a bare number of bytes. */

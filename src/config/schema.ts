@@ -132,6 +132,14 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS = 64;
 /** IPv6 clients are keyed by their /64: one host usually owns the whole prefix. */
 export const DEFAULT_IPV6_PREFIX = 64;
 
+/**
+ * `${ENV}` substitution always yields text, so number and boolean keys also take the plain text of one
+ * ("8080", "true"): `port: ${GATEWAY_PORT}` works as an operator expects. Any other text stays a type error.
+ */
+const numeric = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (typeof value === "string" && /^[+-]?\d+$/.test(value) ? Number(value) : value), schema);
+const flag = () => z.preprocess((value) => (value === "true" ? true : value === "false" ? false : value), z.boolean());
+
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
   if (ms === undefined) {
@@ -177,7 +185,7 @@ const cidr = z.string().refine(
 const limit = (fallback: LimitDefault) =>
   z
     .strictObject({
-      points: z.number().int().positive(),
+      points: numeric(z.number().int().positive()),
       duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
       block: duration.optional(),
     })
@@ -188,14 +196,14 @@ const endpointPattern = z.string().regex(/^[A-Z]+(,[A-Z]+)* \/\S*$/, { message: 
 const prefix = z.string().regex(/^\/[^\s?#]*\/$/, { message: "must be a path prefix starting and ending with /" });
 
 export const configSchema = z.strictObject({
-  workers: z.union([z.literal("auto"), z.number().int().min(1).max(256)]).default(DEFAULT_WORKERS),
+  workers: z.union([z.literal("auto"), numeric(z.number().int().min(1).max(256))]).default(DEFAULT_WORKERS),
   server_name: z
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, { message: "must be a Matrix server name, e.g. example.org" }),
   listen: z
     .strictObject({
       host: z.string().min(1).default(DEFAULT_LISTEN_HOST),
-      port: z.number().int().min(0).max(65535).default(DEFAULT_LISTEN_PORT),
+      port: numeric(z.number().int().min(0).max(65535)).default(DEFAULT_LISTEN_PORT),
     })
     .prefault({}),
   upstream: z
@@ -203,13 +211,13 @@ export const configSchema = z.strictObject({
       url: httpUrl.default(DEFAULT_UPSTREAM_URL),
       timeout: duration.prefault(DEFAULT_UPSTREAM_TIMEOUT),
       max_long_poll: duration.prefault(DEFAULT_MAX_LONG_POLL),
-      max_sockets: z.number().int().positive().default(DEFAULT_UPSTREAM_MAX_SOCKETS),
+      max_sockets: numeric(z.number().int().positive()).default(DEFAULT_UPSTREAM_MAX_SOCKETS),
     })
     .prefault({}),
   jwt: z.strictObject({
     secret: z.string().optional(),
     secret_file: z.string().min(1).optional(),
-    create_secret_file: z.boolean().default(false),
+    create_secret_file: flag().default(false),
     keys: z
       .array(
         z.strictObject({
@@ -253,7 +261,7 @@ export const configSchema = z.strictObject({
       encryption_key: z.string().optional(),
       encryption_key_file: z.string().min(1).optional(),
       cache_ttl: duration.prefault(DEFAULT_SESSION_CACHE_TTL),
-      cache_size: z.number().int().positive().default(DEFAULT_SESSION_CACHE_SIZE),
+      cache_size: numeric(z.number().int().positive()).default(DEFAULT_SESSION_CACHE_SIZE),
       revocation_poll: duration.prefault(DEFAULT_REVOCATION_POLL),
     })
     .prefault({}),
@@ -271,13 +279,13 @@ export const configSchema = z.strictObject({
       as_token: z.string().min(1).optional(),
       as_token_file: z.string().min(1).optional(),
       /** Register users unknown to the homeserver through the appservice API on their first login. */
-      register_users: z.boolean().default(false),
+      register_users: flag().default(false),
     })
     .prefault({}),
   registration: z
     .strictObject({
       /** Default: true with session_token (registrations are wrapped like logins), false with appservice. */
-      enabled: z.boolean().optional(),
+      enabled: flag().optional(),
     })
     .prefault({}),
   trusted_proxies: z.array(cidr).default([]),
@@ -285,9 +293,9 @@ export const configSchema = z.strictObject({
   passthrough_prefixes: z.array(prefix).default([]),
   rate_limits: z
     .strictObject({
-      enabled: z.boolean().default(true),
-      ipv6_prefix: z.number().int().min(1).max(128).default(DEFAULT_IPV6_PREFIX),
-      max_in_flight_per_address: z.number().int().positive().default(DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS),
+      enabled: flag().default(true),
+      ipv6_prefix: numeric(z.number().int().min(1).max(128)).default(DEFAULT_IPV6_PREFIX),
+      max_in_flight_per_address: numeric(z.number().int().positive()).default(DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS),
       login: z
         .strictObject({
           per_address: limit(DEFAULT_LOGIN_PER_ADDRESS),
@@ -311,7 +319,7 @@ export const configSchema = z.strictObject({
           z.string().regex(/^[a-z][a-z0-9_]*$/, { message: "route class names are lower-case words" }),
           z.strictObject({
             match: z.array(endpointPattern).min(1).optional(),
-            points: z.number().int().positive(),
+            points: numeric(z.number().int().positive()),
             duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
             block: duration.optional(),
           }),
@@ -336,14 +344,14 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Off unless set: the Prometheus listener, on its own address (never the public port). */
       listen: z
-        .strictObject({ host: z.string().min(1).default(DEFAULT_METRICS_HOST), port: z.number().int().min(0).max(65535) })
+        .strictObject({ host: z.string().min(1).default(DEFAULT_METRICS_HOST), port: numeric(z.number().int().min(0).max(65535)) })
         .optional(),
     })
     .prefault({}),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default(DEFAULT_LOG_LEVEL),
-      requests: z.boolean().default(true),
+      requests: flag().default(true),
     })
     .prefault({}),
 });

@@ -28,8 +28,10 @@ t.test("parseDuration", async (t) => {
     [30, 30 * SECOND],
     [0, 0],
     [0.5, 500],
+    // The text of a bare number (what `${ENV}` yields) is seconds too.
+    ["30", 30 * SECOND],
+    ["0.5", 500],
     // Not durations.
-    ["30", undefined], // a string needs a unit
     ["", undefined],
     ["30 s", undefined],
     ["30S", undefined],

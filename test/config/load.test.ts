@@ -349,6 +349,39 @@ t.test("${ENV} substitution", async (t) => {
     t.same(config.public_endpoints, ["GET /_matrix/client/issuer"]);
   });
 
+  t.test("numbers, booleans and durations take the text a variable yields", async (t) => {
+    const env = { PORT: "8448", WORKERS: "2", LIMITS: "false", CACHE: "5000", TTL: "300", REQUESTS: "true" };
+    const config = parse(
+      [
+        MINIMAL.trimEnd(),
+        "listen:",
+        "  port: ${PORT}",
+        "workers: ${WORKERS}",
+        "rate_limits:",
+        "  enabled: ${LIMITS}",
+        "store:",
+        "  cache_size: ${CACHE}",
+        "tokens:",
+        "  access_ttl: ${TTL}",
+        // In a flow mapping, `{` would open a mapping: quote the reference there.
+        'log: {requests: "${REQUESTS}"}',
+        "",
+      ].join("\n"),
+      { env },
+    );
+    t.equal(config.listen.port, 8448);
+    t.equal(config.workers, 2);
+    t.equal(config.rate_limits.enabled, false);
+    t.equal(config.store.cache_size, 5000);
+    t.equal(config.tokens.access_ttl, 300 * SECOND, "a bare number of seconds, as `access_ttl: 300` would be");
+    t.equal(config.log.requests, true);
+    // Text that is not a number or a boolean is still refused, at its path.
+    t.same(problemLines(`${MINIMAL}listen:\n  port: \${PORT}\nrate_limits:\n  enabled: \${ON}\n`, { env: { PORT: "80 80", ON: "yes" } }), [
+      "gw.yaml:5:3: listen.port: Invalid input: expected number, received string",
+      "gw.yaml:7:3: rate_limits.enabled: Invalid input: expected boolean, received string",
+    ]);
+  });
+
   t.test("a substituted value is used literally: not YAML, not expanded again", async (t) => {
     const env = { SEC: SECRET, ISS: "a: [b] ${SEC} $SEC" };
     const config = parse("server_name: example.org\njwt:\n  secret: ${SEC}\n  issuer: ${ISS}\n", { env });
@@ -391,7 +424,7 @@ t.test("every invalid file names FILE:LINE:COL: dotted.path: message", async (t)
     },
     {
       name: "wrong type (string for a number)",
-      yaml: `${MINIMAL}listen:\n  port: "80"\n`,
+      yaml: `${MINIMAL}listen:\n  port: "80a"\n`,
       lines: ["gw.yaml:5:3: listen.port: Invalid input: expected number, received string"],
     },
     {
@@ -558,7 +591,7 @@ t.test("several problems in one file are all reported", async (t) => {
     `  secret: ${SECRET}`,
     "  bogus: 1",
     "listen:",
-    '  port: "80"',
+    '  port: "eighty"',
     "tokens:",
     "  access_ttl: soon",
     "trusted_proxies:",

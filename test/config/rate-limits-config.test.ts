@@ -53,7 +53,7 @@ t.test("each bad value is one problem at its dotted path and line", async (t) =>
     },
     {
       name: "points as a string",
-      yaml: 'rate_limits:\n  public:\n    per_address: {points: "5", duration: 1m}',
+      yaml: 'rate_limits:\n  public:\n    per_address: {points: "five", duration: 1m}',
       path: "rate_limits.public.per_address.points",
       line: 6,
       message: /number/,
