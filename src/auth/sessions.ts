@@ -135,7 +135,7 @@ export function createSessionService(options: SessionServiceOptions) {
           ? { family: refresh.family, currentHash: refresh.hash, currentIssuedAt: now, previousHash: null, previousUsedAt: null }
           : null,
       };
-      await store.createSession(session);
+      await store.createSession(session, tokens.refresh_ttl);
       remember(session);
       return grant(session, refresh?.token, input.refreshable ? tokens.access_ttl : tokens.nonrefreshable_access_ttl);
     },

@@ -111,7 +111,7 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
   };
 
   return {
-    async createSession(s) {
+    async createSession(s, idleMs) {
       const fields: Hash = {
         user: s.userId,
         device: s.deviceId,
@@ -128,12 +128,13 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
           prevused: s.refresh.previousUsedAt === null ? "" : String(s.refresh.previousUsedAt),
         });
       }
-      // The idle limit is not known here; the absolute one bounds the key until the first rotation.
-      const multi = redis.multi().hset(sessionKey(s.id), fields).pexpireat(sessionKey(s.id), s.expiresAt).sadd(userKey(s.userId), s.id);
+      // Without the idle limit (older callers), the absolute one bounds the key until the first rotation.
+      const until = idleMs === undefined ? s.expiresAt : expireAt(s.expiresAt, s.refresh, idleMs);
+      const multi = redis.multi().hset(sessionKey(s.id), fields).pexpireat(sessionKey(s.id), until).sadd(userKey(s.userId), s.id);
       // The user's set lives as long as their longest session. GT alone never sets a first expiry (a key
       // without one counts as infinite), so NX gives the new set its first.
       multi.pexpireat(userKey(s.userId), s.expiresAt, "NX").pexpireat(userKey(s.userId), s.expiresAt, "GT");
-      if (s.refresh) multi.set(familyKey(s.refresh.family), s.id, "PXAT", s.expiresAt);
+      if (s.refresh) multi.set(familyKey(s.refresh.family), s.id, "PXAT", until);
       await multi.exec();
     },
 

@@ -41,7 +41,11 @@ export interface RevocationFeed {
 }
 
 export interface Store {
-  createSession(session: SessionRecord): Promise<void>;
+  /**
+   * `idleMs` is how long a refresh token may lie unused (`tokens.refresh_ttl`): a store that expires its
+   * records itself (Redis) ends a new session there already, not only after its first rotation.
+   */
+  createSession(session: SessionRecord, idleMs?: number): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /**
    * Rotates the refresh token of `family` in one transaction: decides with `decideRotation`, then

@@ -72,6 +72,29 @@ t.test("the upstream token is sealed in Redis", async (t) => {
   t.equal(cipher.open(stored.upstream as string), s.upstreamToken);
 });
 
+t.test("a new session's keys expire at its refresh token's idle limit when that comes first", async (t) => {
+  const { store, prefix } = open(t);
+  const raw = new Redis(REDIS_URL as string);
+  t.teardown(() => raw.disconnect());
+  const idleMs = 10 * 60_000;
+  const refreshable = session();
+  const plain = session({ refresh: null });
+  const legacy = session();
+  await store.createSession(refreshable, idleMs);
+  await store.createSession(plain, idleMs);
+  await store.createSession(legacy);
+  const ttl = (key: string) => raw.pttl(`${prefix}${key}`);
+  const near = (ms: number, target: number) => ms <= target && ms > target - 60_000;
+  const idleTtl = await ttl(`session:${refreshable.id}`);
+  t.ok(near(idleTtl, idleMs), `session key: ${idleTtl} ms, the 10-minute idle limit (not the 1-hour absolute one)`);
+  const familyTtl = await ttl(`family:${refreshable.refresh!.family}`);
+  t.ok(near(familyTtl, idleMs), `refresh family key: ${familyTtl} ms, the same limit`);
+  const plainTtl = await ttl(`session:${plain.id}`);
+  t.ok(near(plainTtl, HOUR), `no refresh token, no idle limit: ${plainTtl} ms`);
+  const legacyTtl = await ttl(`session:${legacy.id}`);
+  t.ok(near(legacyTtl, HOUR), `without idleMs, the absolute limit: ${legacyTtl} ms`);
+});
+
 t.test("rotation: rotate, retry in grace, theft", async (t) => {
   const { store } = open(t);
   const s = session();
