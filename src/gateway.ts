@@ -152,7 +152,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
 }
 
 export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway {
-  const logger = deps.logger ?? createLogger(initial.log.level);
+  const logger = deps.logger ?? createLogger(initial.log.level, undefined, initial.log.buffer);
   const store = instrumentStore(deps.store ?? createStore(initial), (operation, error) => {
     metrics.storeErrors.inc({ operation });
     logger.error({ err: error, operation }, "store operation failed");
@@ -269,5 +269,6 @@ function restartOnlyChanges(running: Config, next: Config): string[] {
   }
   if (!same(running.metrics, next.metrics)) changed.push("metrics");
   if (!same(running.http, next.http)) changed.push("http");
+  if (running.log.buffer !== next.log.buffer) changed.push("log.buffer");
   return changed;
 }

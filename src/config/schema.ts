@@ -66,6 +66,11 @@ export const DEFAULT_MAX_UPLOAD_BODY = "50MiB";
 /** Defaults to 30s: how long SIGTERM waits for in-flight requests. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = "30s";
 export const DEFAULT_LOG_LEVEL = "info";
+/**
+ * Defaults to 4KiB: log lines are written when this much has gathered, or every 250 ms, instead of one write
+ * per line (a request line costs less than half as much). `0B` writes each line at once.
+ */
+export const DEFAULT_LOG_BUFFER = "4KiB";
 /** Defaults to loopback: metrics are for the operator's scraper, not the world. */
 export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
@@ -352,6 +357,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default(DEFAULT_LOG_LEVEL),
       requests: flag().default(true),
+      // Below the 16 KiB that pino's writer sends at once (its `maxWrite`), which it requires.
+      buffer: size.refine((bytes) => bytes < 16 * 1024, { message: "must be less than 16KiB" }).prefault(DEFAULT_LOG_BUFFER),
     })
     .prefault({}),
 });

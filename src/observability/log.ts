@@ -7,7 +7,16 @@ import { decodeQueryComponent } from "../http/query.js";
 
 export type { Logger };
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/** How long a buffered log line may wait for others before it is written anyway. */
+export const LOG_FLUSH_MS = 250;
+
+/**
+ * `bufferBytes` (`log.buffer`) applies to standard output, the default destination: lines gather until there
+ * are that many bytes or `LOG_FLUSH_MS` passed, then go out in one write. Whatever is buffered is written
+ * synchronously when the process exits (pino registers that), so only a kill -9 or a crash of Node itself
+ * can lose the last quarter second.
+ */
+export function createLogger(level: string, destination?: pino.DestinationStream, bufferBytes = 0): Logger {
   return pino(
     {
       level,
@@ -28,7 +37,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         censor: "[redacted]",
       },
     },
-    destination,
+    destination ?? pino.destination({ dest: 1, sync: false, minLength: bufferBytes, periodicFlush: bufferBytes > 0 ? LOG_FLUSH_MS : 0 }),
   );
 }
 

@@ -428,6 +428,11 @@ t.test("every invalid file names FILE:LINE:COL: dotted.path: message", async (t)
       lines: ["gw.yaml:5:3: listen.port: Invalid input: expected number, received string"],
     },
     {
+      name: "log buffer of 16KiB or more",
+      yaml: `${MINIMAL}log:\n  buffer: 16KiB\n`,
+      lines: ["gw.yaml:5:3: log.buffer: must be less than 16KiB"],
+    },
+    {
       name: "wrong type (string for a boolean)",
       yaml: `${MINIMAL}rate_limits:\n  enabled: "yes"\n`,
       lines: ["gw.yaml:5:3: rate_limits.enabled: Invalid input: expected boolean, received string"],
