@@ -14,7 +14,8 @@ export function positiveNumber(name, fallback) {
  */
 export function machineInfo(loadAtStart) {
   return {
-    nproc: os.availableParallelism(),
+    // The machine's CPUs: availableParallelism() counts only those this process may use, one when pinned.
+    nproc: os.cpus().length,
     cpus: os.cpus()[0]?.model ?? "unknown CPU",
     memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
     node: process.version,

@@ -6,6 +6,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startNode } from "../lib/children.mjs";
+import { describePinning, pinServer, releasePinning, setUpPinning } from "../lib/cpu-pinning.mjs";
 import { measure, median, warmUp } from "../lib/load.mjs";
 import { findNginx, startNginx } from "../servers/nginx.mjs";
 
@@ -29,7 +30,16 @@ const UPSTREAM_AUTH = { authorization: "Bearer syt_YmVuY2g_upstream_token_012345
  * @returns {{ rows: object[], notes: string[] }}
  */
 export async function runHttpBench(settings, workDir, say) {
-  const notes = [];
+  const pinning = setUpPinning();
+  try {
+    return await runPinned(settings, workDir, say, pinning);
+  } finally {
+    releasePinning(pinning);
+  }
+}
+
+async function runPinned(settings, workDir, say, pinning) {
+  const notes = [describePinning(pinning)];
   const upstream = await startNode("upstream", server("upstream.mjs"));
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
   const gateway = (name, options) => startNode(name, server("gateway.mjs"), { upstream: upstreamUrl, ...options });
@@ -46,6 +56,10 @@ export async function runHttpBench(settings, workDir, say) {
   const miss = await gateway("gateway (cache miss)", { store: sqlite("miss"), cache: { size: 1, ttl: "1s" } });
   const defaults = await gateway("gateway (defaults)", { store: sqlite("defaults"), defaults: true });
   const loginMemory = await gateway("gateway (memory store)", { store: { type: "memory" } });
+  // The upstream stays with the load generator: "direct to upstream" measures the two sharing their CPUs.
+  for (const underTest of [bare, undici, forwarderOnly, nginx, hit, miss, defaults, loginMemory]) {
+    if (underTest) pinServer(pinning, underTest.pid);
+  }
 
   say(`seeding sessions: 1 (hit), ${settings.missSessions} (miss), ${settings.missSessions} users (defaults)`);
   const [hitToken] = (await hit.call({ cmd: "seed", count: 1 })).tokens;
