@@ -7,6 +7,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { type Document, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import type { z } from "zod";
 import { parseUsersFile } from "../credentials/users-file.js";
 import { parseDuration } from "./duration.js";
 import { MIN_SECRET_BYTES, readJwtKeys } from "./jwt-keys.js";
@@ -92,6 +93,8 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     // An alias without its anchor, or an alias bomb past yaml's maxAliasCount.
     throw new ConfigError(file, [at(0, "", (error as Error).message)]);
   }
+  // An unset variable leaves an empty string behind: checking what it fed would only report the same problem again.
+  const substitutionFailed = problems.length > 0;
   const parsed = configSchema.safeParse(data ?? {});
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -103,20 +106,20 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
       }
     }
   }
+  const baseDir = path.dirname(path.resolve(file));
+  const problem = (keyPath: (string | number)[], message: string) => problems.push(at(offsetOf(doc, keyPath), keyPath.join("."), message));
+  if (!parsed.success && !substitutionFailed) {
+    // Every problem in one pass: the sections that did parse still get the checks between their values and
+    // of their secrets (a short jwt.secret is reported beside a mistyped port). Nothing is created then.
+    const sections = parsedSections(data ?? {});
+    checkSemantics(sections.config, baseDir, false, problem, sections.has);
+    throw new ConfigError(file, problems);
+  }
   if (problems.length || !parsed.success) throw new ConfigError(file, problems);
 
   const config = parsed.data;
-  const baseDir = path.dirname(path.resolve(file));
-  const problem = (keyPath: (string | number)[], message: string) => problems.push(at(offsetOf(doc, keyPath), keyPath.join("."), message));
-
-  checkRelations(config, problem);
-  const routes = routeClasses(config.rate_limits.routes, problem);
-  const identity = checkIdentity(config, baseDir, problem);
-  const keySet = readJwtKeys(config.jwt, baseDir, options.createMissingSecret ?? false, problem);
-  // An explicit store key is checked even when the JWT keys are wrong: every problem in one pass.
-  const explicitStoreKey = config.store.encryption_key !== undefined || config.store.encryption_key_file !== undefined;
-  const encryptionKey = keySet || explicitStoreKey ? readEncryptionKey(config, baseDir, keySet?.secret, problem) : undefined;
-  if (problems.length || !keySet || !encryptionKey) throw new ConfigError(file, problems);
+  const { routes, identity, keySet, encryptionKey } = checkSemantics(config, baseDir, options.createMissingSecret ?? false, problem);
+  if (problems.length || !routes || !identity || !keySet || !encryptionKey) throw new ConfigError(file, problems);
 
   const { secret: _s, secret_file: _f, keys: _keys, signing_key: _sk, ...jwt } = config.jwt;
   const { encryption_key: _k, encryption_key_file: _kf, ...store } = config.store;
@@ -136,23 +139,68 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
 }
 
 type Report = (keyPath: (string | number)[], message: string) => void;
+type Section = keyof ParsedConfig;
 
-function checkRelations(config: ParsedConfig, problem: Report): void {
-  const t = config.tokens;
-  if (t.access_ttl <= 0) problem(["tokens", "access_ttl"], "must be longer than 0s");
-  if (t.nonrefreshable_access_ttl <= 0) problem(["tokens", "nonrefreshable_access_ttl"], "must be longer than 0s");
-  if (t.refresh_ttl <= 0) problem(["tokens", "refresh_ttl"], "must be longer than 0s");
-  if (t.session_max_age < t.access_ttl) problem(["tokens", "session_max_age"], "must not be shorter than tokens.access_ttl");
-  if (t.refresh_reuse_grace >= t.refresh_ttl) {
-    problem(["tokens", "refresh_reuse_grace"], "must be shorter than tokens.refresh_ttl");
+/**
+ * The top-level sections of a file that failed the schema, each parsed on its own: `config` holds those that
+ * parse (defaults included), `has` tells which. Only checks whose sections all parsed are run on it.
+ */
+function parsedSections(data: unknown): { config: ParsedConfig; has: (section: Section) => boolean } {
+  const raw = (typeof data === "object" && data !== null ? data : {}) as Record<string, unknown>;
+  const config: Partial<Record<Section, unknown>> = {};
+  const ok = new Set<Section>();
+  for (const [name, schema] of Object.entries(configSchema.shape) as [Section, z.ZodType][]) {
+    const result = schema.safeParse(raw[name]);
+    if (!result.success) continue;
+    config[name] = result.data;
+    ok.add(name);
   }
-  if (config.workers !== 1 && config.store.type === "memory") {
+  return { config: config as ParsedConfig, has: (section) => ok.has(section) };
+}
+
+/**
+ * Everything the schema cannot see: values that must fit together, the identity modes, route classes and the
+ * secrets. With `has`, only the checks whose sections parsed are run (the file failed the schema elsewhere).
+ */
+function checkSemantics(
+  config: ParsedConfig,
+  baseDir: string,
+  createMissingSecret: boolean,
+  problem: Report,
+  has: (section: Section) => boolean = () => true,
+) {
+  const all = (...sections: Section[]) => sections.every(has);
+  checkRelations(config, problem, all);
+  const routes = all("rate_limits") ? routeClasses(config.rate_limits.routes, problem) : undefined;
+  const identity = all("credentials", "upstream_identity", "registration") ? checkIdentity(config, baseDir, problem) : undefined;
+  const keySet = all("jwt") ? readJwtKeys(config.jwt, baseDir, createMissingSecret, problem) : undefined;
+  // An explicit store key is checked even when the JWT keys are wrong: every problem in one pass.
+  const explicitStoreKey = all("store") && (config.store.encryption_key !== undefined || config.store.encryption_key_file !== undefined);
+  const encryptionKey =
+    all("store") && (keySet || explicitStoreKey) ? readEncryptionKey(config, baseDir, keySet?.secret, problem) : undefined;
+  return { routes, identity, keySet, encryptionKey };
+}
+
+function checkRelations(config: ParsedConfig, problem: Report, all: (...sections: Section[]) => boolean): void {
+  const t = config.tokens;
+  if (all("tokens")) {
+    if (t.access_ttl <= 0) problem(["tokens", "access_ttl"], "must be longer than 0s");
+    if (t.nonrefreshable_access_ttl <= 0) problem(["tokens", "nonrefreshable_access_ttl"], "must be longer than 0s");
+    if (t.refresh_ttl <= 0) problem(["tokens", "refresh_ttl"], "must be longer than 0s");
+    if (t.session_max_age < t.access_ttl) problem(["tokens", "session_max_age"], "must not be shorter than tokens.access_ttl");
+    if (t.refresh_reuse_grace >= t.refresh_ttl) {
+      problem(["tokens", "refresh_reuse_grace"], "must be shorter than tokens.refresh_ttl");
+    }
+  }
+  if (all("workers", "store") && config.workers !== 1 && config.store.type === "memory") {
     problem(["workers"], "several workers need a shared store: store.type sqlite or redis");
   }
-  if (config.upstream.timeout <= 0) problem(["upstream", "timeout"], "must be longer than 0s");
-  if (config.http.headers_timeout <= 0) problem(["http", "headers_timeout"], "must be longer than 0s");
-  if (config.http.request_timeout < config.http.headers_timeout) {
-    problem(["http", "request_timeout"], "must not be shorter than http.headers_timeout");
+  if (all("upstream") && config.upstream.timeout <= 0) problem(["upstream", "timeout"], "must be longer than 0s");
+  if (all("http")) {
+    if (config.http.headers_timeout <= 0) problem(["http", "headers_timeout"], "must be longer than 0s");
+    if (config.http.request_timeout < config.http.headers_timeout) {
+      problem(["http", "request_timeout"], "must not be shorter than http.headers_timeout");
+    }
   }
 }
 

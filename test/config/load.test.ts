@@ -637,6 +637,30 @@ t.test("several problems in one file are all reported", async (t) => {
   ]);
   t.equal(configError(relations).problems.length, 4);
 
+  // Shape problems and the checks of the sections that did parse, in the same pass: a mistyped port, a
+  // short secret and two lifetimes that do not fit together. The tokens section parsed, so it is checked;
+  // the broken upstream section is not checked again.
+  const mixed = [
+    "server_name: example.org",
+    "jwt:",
+    "  secret: short",
+    "listen:",
+    "  port: eighty",
+    "tokens:",
+    "  access_ttl: 10m",
+    "  session_max_age: 5m",
+    "upstream:",
+    "  timeout: soon",
+    "",
+  ].join("\n");
+  t.same(problemLines(mixed), [
+    "gw.yaml:3:3: jwt.secret: HS256 secret must be at least 32 bytes (got 5)",
+    "gw.yaml:5:3: listen.port: Invalid input: expected number, received string",
+    "gw.yaml:8:3: tokens.session_max_age: must not be shorter than tokens.access_ttl",
+    'gw.yaml:10:3: upstream.timeout: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 12h, 30d)',
+  ]);
+  t.equal(configError(mixed).problems.length, 4);
+
   // Unset variables and the shape problems they cause are reported together.
   const env = problemLines(`server_name: \${SN}\njwt:\n  secret: ${SECRET}\nlisten:\n  hots: x\n`);
   t.same(env, [
