@@ -32,8 +32,6 @@ export interface Limiter {
   readonly name: string;
   /** Counts one request against `key`. */
   consume(key: string): Promise<LimitState>;
-  /** Where `key` stands, without counting anything. */
-  peek(key: string): Promise<LimitState>;
   /** Forgets `key` (a successful login clears its failure counter). */
   reset(key: string): Promise<void>;
   /** Gives back one point counted in advance for a request that turned out not to count (nothing once the window is over). */
@@ -96,12 +94,6 @@ function wrap(name: string, limit: Limit, limiter: FlexibleLimiter): Limiter {
         if (rejection instanceof RateLimiterRes) return state(rejection, false);
         throw rejection;
       }
-    },
-    async peek(key) {
-      const res = await limiter.get(key);
-      // Every limit has a duration (≥ 1s), so a record whose time is up is one the store has not swept yet.
-      if (!res || res.msBeforeNext <= 0) return { policy: name, allowed: true, limit: limit.points, remaining: limit.points, resetMs: 0 };
-      return state(res, res.consumedPoints < limit.points);
     },
     async reset(key) {
       await limiter.delete(key);

@@ -27,11 +27,13 @@ export interface RateLimits {
   /** Counts any login attempt from the address (first, before the body is read). */
   loginAttempt(address: string): Promise<RateLimitHeaders>;
   /**
-   * Refuses a login whose account is over its success limit or locked by failures; otherwise counts the
-   * attempt as failed in advance. Settle it with `loginSucceeded`, or `loginUnchecked` when the password
-   * was never judged (a 403 needs nothing more: it was counted).
+   * Refuses a login whose account is over its success limit or locked by failures; otherwise reserves a
+   * success and counts the attempt as failed in advance, so that concurrent attempts cannot slip past either
+   * limit. Settle it with `loginSucceeded`, `loginRefused` (a wrong password: the success is given back) or
+   * `loginUnchecked` (the password was never judged: both are given back).
    */
   loginAllowed(address: string, userId: string): Promise<void>;
+  loginRefused(address: string, userId: string): Promise<void>;
   loginUnchecked(address: string, userId: string): Promise<void>;
   loginSucceeded(address: string, userId: string): Promise<void>;
   /** Counts any refresh attempt from the address (first, before the body is read). */
@@ -50,6 +52,7 @@ export const noRateLimits: RateLimits = {
   leaveInFlight() {},
   loginAttempt: async () => NO_HEADERS,
   loginAllowed: async () => {},
+  loginRefused: async () => {},
   loginUnchecked: async () => {},
   loginSucceeded: async () => {},
   refreshAttempt: async () => NO_HEADERS,
@@ -105,30 +108,35 @@ export function createRateLimits(
     async loginAllowed(address, userId) {
       const account = userId.toLowerCase();
       const pair = `${key(address)} ${account}`;
-      const successes = await loginAccount.peek(account);
-      if (!successes.allowed) {
-        // Counting past the limit is what starts its `block`.
-        const counted = await loginAccount.consume(account);
-        allow(counted.allowed ? successes : counted);
+      // The success is reserved now and given back when the password is wrong: checked and counted in one
+      // step, concurrent correct logins cannot all pass a limit that has room for one more. Counting past the
+      // limit is also what starts its `block`.
+      allow(await loginAccount.consume(account));
+      const failures = await failedAccount.consume(account);
+      if (!failures.allowed) {
+        await loginAccount.refund(account);
+        allow(failures);
       }
-      allow(await failedAccount.consume(account));
       const byPair = await failedAddressAccount.consume(pair);
       if (!byPair.allowed) {
-        await failedAccount.refund(account);
+        await Promise.all([loginAccount.refund(account), failedAccount.refund(account)]);
         allow(byPair);
       }
     },
+    async loginRefused(_address, userId) {
+      await loginAccount.refund(userId.toLowerCase());
+    },
     async loginUnchecked(address, userId) {
       const account = userId.toLowerCase();
-      await Promise.all([failedAccount.refund(account), failedAddressAccount.refund(`${key(address)} ${account}`)]);
+      await Promise.all([
+        loginAccount.refund(account),
+        failedAccount.refund(account),
+        failedAddressAccount.refund(`${key(address)} ${account}`),
+      ]);
     },
     async loginSucceeded(address, userId) {
       const account = userId.toLowerCase();
-      await Promise.all([
-        loginAccount.consume(account),
-        failedAccount.refund(account),
-        failedAddressAccount.reset(`${key(address)} ${account}`),
-      ]);
+      await Promise.all([failedAccount.refund(account), failedAddressAccount.reset(`${key(address)} ${account}`)]);
     },
     async refreshAttempt(address) {
       return headersOf(allow(await refreshAddress.consume(key(address))));

@@ -41,8 +41,10 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
         initialDeviceDisplayName: request.initialDeviceDisplayName,
       });
     } catch (error) {
-      // A 403 was counted as a failure in advance; anything else never judged the password.
-      if (!(error instanceof MatrixError && error.status === 403)) await rateLimits.loginUnchecked(address, userId);
+      // A 403 was counted as a failure in advance (its reserved success is given back); anything else never
+      // judged the password.
+      if (error instanceof MatrixError && error.status === 403) await rateLimits.loginRefused(address, userId);
+      else await rateLimits.loginUnchecked(address, userId);
       if (error instanceof MatrixError && error.status < 500) {
         logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
       }

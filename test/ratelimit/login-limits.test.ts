@@ -133,6 +133,24 @@ t.test("the account limit is checked before the password but counted on success 
   t.equal(gw.homeserver.tokens.size, 2, "so they created no homeserver session");
 });
 
+t.test("concurrent correct logins cannot pass the account's success limit together", async (t) => {
+  const gw = await startLimited(t, { login: loginLimits({ per_account: { points: 2, duration: "30m" } }) });
+  // The homeserver answers slowly, so all five are in flight before the first success is known.
+  gw.homeserver.setDelay(200);
+  const replies = await Promise.all(Array.from({ length: 5 }, () => login(gw, { password: "wonderland" })));
+  const statuses = replies.map((reply) => reply.status).sort();
+  t.same(statuses, [200, 200, 429, 429, 429], "two successes, the limit; the other three refused");
+  t.equal(homeserverLogins(gw), 2, "the refused three never reached the homeserver");
+  t.equal(gw.homeserver.tokens.size, 2);
+  // A wrong password gives its reserved success back: after the window, one failure and two successes fit.
+  gw.clock.advance(30 * MINUTE);
+  gw.homeserver.setDelay(0);
+  t.equal((await login(gw)).status, 403);
+  t.equal((await login(gw, { password: "wonderland" })).status, 200);
+  t.equal((await login(gw, { password: "wonderland" })).status, 200, "the failure did not use the limit");
+  assertLimited(t, await login(gw, { password: "wonderland" }), { retryAfterMs: 30 * MINUTE, limit: 2 }, "third success");
+});
+
 t.test("a successful login clears its address's failure counter for the account, not another address's", async (t) => {
   const gw = await startLimited(t, { login: loginLimits({ failed_per_address_account: { points: 3, duration: "5m" } }) }, PROXIED);
   const a = "203.0.113.1";
