@@ -152,7 +152,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
 }
 
 export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway {
-  const logger = deps.logger ?? createLogger(initial.log.level, undefined, initial.log.buffer);
+  const logger = deps.logger ?? createLogger(initial.log.level);
   const store = instrumentStore(deps.store ?? createStore(initial), (operation, error) => {
     metrics.storeErrors.inc({ operation });
     logger.error({ err: error, operation }, "store operation failed");

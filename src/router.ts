@@ -66,7 +66,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
   const proxied = createProxiedHandler(ctx);
   const own = ownEndpoints(ctx, ready, proxied);
   const passthrough = ctx.config.passthrough_prefixes;
-  const observe = createRequestObserver(ctx.logger, ctx.metrics, ctx.config.log.requests);
+  const observe = createRequestObserver(ctx.logger, ctx.metrics, ctx.config.log);
 
   const fail = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, error: unknown) => {
     if (!res.headersSent && !res.hasHeader("X-Request-Id")) res.setHeader("X-Request-Id", info.requestId);

@@ -127,7 +127,7 @@ t.test("a bad config exits 2 before listening, every problem on stderr", async (
     `jwt: {secret: "${SECRET}"}`,
     "listen:",
     "  host: 127.0.0.1",
-    `  port: "${port}"`,
+    `  port: "${port}/tcp"`,
     "trusted_proxies:",
     "  - 10.0.0.0/8",
     "  - 10.0.0.0/33",

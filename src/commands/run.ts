@@ -22,7 +22,7 @@ export const runCommand: Command = {
       return 0;
     }
 
-    const baseLogger = createLogger(config.log.level, undefined, config.log.buffer);
+    const baseLogger = createLogger(config.log.level);
     const workers = workerCount(config);
     if (workers > 1 && cluster.isPrimary) return runPrimary(file, config, workers, baseLogger);
     const logger = cluster.isWorker ? baseLogger.child({ worker: cluster.worker?.id }) : baseLogger;

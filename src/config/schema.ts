@@ -67,8 +67,8 @@ export const DEFAULT_MAX_UPLOAD_BODY = "50MiB";
 export const DEFAULT_SHUTDOWN_TIMEOUT = "30s";
 export const DEFAULT_LOG_LEVEL = "info";
 /**
- * Defaults to 4KiB: log lines are written when this much has gathered, or every 250 ms, instead of one write
- * per line (a request line costs less than half as much). `0B` writes each line at once.
+ * Defaults to 4KiB: request log lines are written when this much has gathered, or every 250 ms, instead of one
+ * write per line. `0B` writes each at once. Other log lines are never held back.
  */
 export const DEFAULT_LOG_BUFFER = "4KiB";
 /** Defaults to loopback: metrics are for the operator's scraper, not the world. */

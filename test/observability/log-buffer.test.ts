@@ -1,7 +1,7 @@
 /**
- * `log.buffer`: lines to standard output are written in batches (size or 250 ms, whichever first), and
- * whatever is buffered is written when the process exits. Checked in a child process whose stdout is a pipe,
- * with the compiled logger (dist/), as the gateway runs it.
+ * `log.buffer`: request lines to standard output are written in batches (size or 250 ms, whichever first),
+ * whatever is buffered is written when the process exits, and every other line is written at once. Checked
+ * in a child process whose stdout is a pipe, with the compiled logger (dist/), as the gateway runs it.
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -12,14 +12,15 @@ buildOnce();
 const LOG_MODULE = path.join(ROOT, "dist/src/observability/log.js");
 
 /**
- * Runs `script` (ESM, with `createLogger` and `mark` in scope: `mark(name)` writes `name` to stderr at once) and
+ * Runs `script` (ESM, with `createLogger`, `requestLineLogger` and `mark` in scope: `mark(name)` writes `name`
+ * to stderr at once) and
  * records when each chunk of stdout and each mark arrived.
  */
 function runLogger(script: string) {
   const started = performance.now();
   const chunks: { at: number; text: string }[] = [];
   const marks = new Map<string, number>();
-  const prelude = `import { createLogger } from ${JSON.stringify(LOG_MODULE)};\nimport { writeSync } from "node:fs";\nconst mark = (name) => writeSync(2, name + "\\n");\n`;
+  const prelude = `import { createLogger, requestLineLogger } from ${JSON.stringify(LOG_MODULE)};\nimport { writeSync } from "node:fs";\nconst mark = (name) => writeSync(2, name + "\\n");\n`;
   const child = spawn(process.execPath, ["--input-type=module", "-e", prelude + script], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.on("data", (chunk: Buffer) => chunks.push({ at: performance.now() - started, text: chunk.toString("utf8") }));
   child.stderr.on("data", (chunk: Buffer) => {
@@ -43,31 +44,40 @@ function delay(run: ReturnType<typeof runLogger>, mark: string, msg: string): nu
   return (chunk?.at ?? Number.POSITIVE_INFINITY) - (run.marks.get(mark) ?? 0);
 }
 
-t.test("buffered (4096 bytes): a lone line waits for the periodic flush; a burst goes out in few writes; the rest at exit", async (t) => {
-  const run = runLogger(`
-    const logger = createLogger("info", undefined, 4096);
-    logger.info("lone");
+t.test(
+  "buffered (4096 bytes): a lone request line waits for the periodic flush; a burst goes out in few writes; the rest at exit",
+  async (t) => {
+    const run = runLogger(`
+    const logger = createLogger("info");
+    const requests = requestLineLogger(logger, 4096);
+    requests.info("lone");
     mark("lone");
-    setTimeout(() => { for (let i = 0; i < 200; i++) logger.info("burst " + i); }, 400);
-    setTimeout(() => { logger.info("last"); process.exit(0); }, 800);
+    setTimeout(() => { logger.info("startup"); mark("startup"); }, 100);
+    setTimeout(() => { for (let i = 0; i < 200; i++) requests.info("burst " + i); }, 400);
+    setTimeout(() => { requests.info("last"); process.exit(0); }, 800);
   `);
-  t.teardown(() => run.child.kill("SIGKILL"));
-  t.equal(await run.exited, 0);
-  t.same(
-    lines(run.chunks),
-    ["lone", ...Array.from({ length: 200 }, (_, i) => `burst ${i}`), "last"],
-    "every line, in order, none lost at exit",
-  );
-  const waited = delay(run, "lone", "lone");
-  // Logged right after the logger was made: the first flush comes 250 ms later.
-  t.ok(waited >= 100 && waited < 400, `the lone line reached the pipe ${Math.round(waited)} ms after it was logged`);
-  t.ok(run.chunks.length <= 20, `${run.chunks.length} writes for 202 lines`);
-});
+    t.teardown(() => run.child.kill("SIGKILL"));
+    t.equal(await run.exited, 0);
+    const all = lines(run.chunks);
+    t.same(
+      all.filter((msg: string) => msg !== "startup"),
+      ["lone", ...Array.from({ length: 200 }, (_, i) => `burst ${i}`), "last"],
+      "every request line, in order, none lost at exit",
+    );
+    const waited = delay(run, "lone", "lone");
+    // Logged right after the logger was made: the first flush comes 250 ms later.
+    t.ok(waited >= 100 && waited < 400, `the lone request line reached the pipe ${Math.round(waited)} ms after it was logged`);
+    const startup = delay(run, "startup", "startup");
+    t.ok(startup < 100, `an ordinary line is written at once (${Math.round(startup)} ms), not held with the request lines`);
+    t.ok(all.indexOf("startup") < all.indexOf("lone"), "so it overtakes the request line still in the buffer");
+    t.ok(run.chunks.length <= 20, `${run.chunks.length} writes for 203 lines`);
+  },
+);
 
-t.test("0B: each line is written as it comes", async (t) => {
+t.test("0B: each request line is written as it comes", async (t) => {
   const run = runLogger(`
-    const logger = createLogger("info", undefined, 0);
-    logger.info("lone");
+    const requests = requestLineLogger(createLogger("info"), 0);
+    requests.info("lone");
     mark("lone");
     setTimeout(() => process.exit(0), 300);
   `);
@@ -76,4 +86,19 @@ t.test("0B: each line is written as it comes", async (t) => {
   t.same(lines(run.chunks), ["lone"]);
   const waited = delay(run, "lone", "lone");
   t.ok(waited < 100, `the line reached the pipe ${Math.round(waited)} ms after it was logged`);
+});
+
+t.test("a logger with a destination of its own (tests, a file) is never buffered", async (t) => {
+  const run = runLogger(`
+    import("pino").then(({ default: pino }) => {
+      const requests = requestLineLogger(createLogger("info", pino.destination({ dest: 1, sync: true })), 4096);
+      requests.info("lone");
+      mark("lone");
+      setTimeout(() => process.exit(0), 300);
+    });
+  `);
+  t.teardown(() => run.child.kill("SIGKILL"));
+  t.equal(await run.exited, 0);
+  t.same(lines(run.chunks), ["lone"]);
+  t.ok(delay(run, "lone", "lone") < 100, "written at once");
 });
