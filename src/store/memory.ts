@@ -60,6 +60,11 @@ export function createMemoryStore(): Store {
     async listUserSessions(userId) {
       return [...sessions.values()].filter((s) => s.userId === userId).map((s) => structuredClone(s));
     },
+    async sessionsAfter(cursor, limit) {
+      const start = Number(cursor ?? 0);
+      const page = [...sessions.values()].slice(start, start + limit).map((s) => structuredClone(s));
+      return { sessions: page, cursor: start + limit < sessions.size ? String(start + limit) : undefined };
+    },
     async revokedSince() {
       // One process owns a memory store, and it drops its own cache entries as it revokes.
       return { sessionIds: [], cursor: "0" };

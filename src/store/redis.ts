@@ -200,6 +200,12 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
       return count;
     },
 
+    async sessionsAfter(cursor, limit) {
+      const [next, keys] = await redis.scan(cursor ?? "0", "MATCH", `${prefix}session:*`, "COUNT", limit);
+      const sessions = await Promise.all(keys.map((key) => load(key.slice(`${prefix}session:`.length))));
+      return { sessions: sessions.filter((s): s is SessionRecord => s !== undefined), cursor: next === "0" ? undefined : next };
+    },
+
     async listUserSessions(userId) {
       const ids = await redis.smembers(userKey(userId));
       const sessions = await Promise.all(ids.map(load));

@@ -81,6 +81,7 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
   const byFamily = db.prepare<[string], Row>("SELECT * FROM sessions WHERE refresh_family = ?");
   const count = db.prepare("SELECT COUNT(*) AS n FROM sessions");
   const byUser = db.prepare<[string], Row>("SELECT * FROM sessions WHERE user_id = ?");
+  const page = db.prepare<[string, number], Row>("SELECT * FROM sessions WHERE id > ? ORDER BY id LIMIT ?");
   const deleteById = db.prepare<[string]>("DELETE FROM sessions WHERE id = ?");
   const recordRevocation = db.prepare<[string, number]>("INSERT INTO revocations (session_id, revoked_at) VALUES (?, ?)");
   const revocationsAfter = db.prepare<[number], { seq: number; session_id: string }>(
@@ -174,6 +175,10 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
     },
     async listUserSessions(userId) {
       return byUser.all(userId).map(toRecord);
+    },
+    async sessionsAfter(cursor, limit) {
+      const rows = page.all(cursor ?? "", limit);
+      return { sessions: rows.map(toRecord), cursor: rows.length === limit ? (rows[rows.length - 1] as Row).id : undefined };
     },
     async revokedSince(cursor) {
       if (cursor === undefined) return { sessionIds: [], cursor: String(lastRevocation.get()?.seq ?? 0) };

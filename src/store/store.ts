@@ -40,6 +40,11 @@ export interface RevocationFeed {
   cursor: string;
 }
 
+export interface SessionPage {
+  sessions: SessionRecord[];
+  cursor: string | undefined;
+}
+
 export interface Store {
   /**
    * `idleMs` is how long a refresh token may lie unused (`tokens.refresh_ttl`): a store that expires its
@@ -60,6 +65,12 @@ export interface Store {
   countSessions(): Promise<number>;
   /** Every session of a user (admin `sessions list`). */
   listUserSessions(userId: string): Promise<SessionRecord[]>;
+  /**
+   * One page of every stored session (admin `sessions copy`): start with `undefined`, pass the returned
+   * cursor back for the next page; it is `undefined` after the last. A page may hold fewer than `limit`, and a
+   * session may appear twice (Redis SCAN) but none is left out.
+   */
+  sessionsAfter(cursor: string | undefined, limit: number): Promise<SessionPage>;
   /**
    * Sessions ended after `cursor` by any process sharing the store (another worker, the admin command),
    * so their cached copies can be dropped. `undefined` asks for the current cursor only.

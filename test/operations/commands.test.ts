@@ -86,19 +86,53 @@ t.test("--help on every subcommand exits 0 with its usage", async (t) => {
 
 t.test("sessions with a wrong combination of arguments exits 2", async (t) => {
   const cases: [string[], RegExp][] = [
-    [["sessions"], /say `list` or `revoke`/],
-    [["sessions", "purge", "--user", ALICE], /say `list` or `revoke`/],
+    [["sessions"], /say `list`, `revoke` or `copy`/],
+    [["sessions", "purge", "--user", ALICE], /say `list`, `revoke` or `copy`/],
     [["sessions", "list"], /--user is required/],
     [["sessions", "list", "--session", "abc"], /--user is required/],
     [["sessions", "revoke"], /exactly one of --user and --session/],
     [["sessions", "revoke", "--user", ALICE, "--session", "abc"], /exactly one of --user and --session/],
     [["sessions", "list", "--user"], /argument missing/],
+    [["sessions", "copy"], /give --from OLD_CONFIG/],
+    [["sessions", "copy", "--from", "old.yaml", "--user", ALICE], /give --from OLD_CONFIG/],
   ];
   const results = await Promise.all(cases.map(([args]) => runCli(args)));
   cases.forEach(([args, message], i) => {
     t.equal(results[i]?.code, 2, args.join(" "));
     t.match(results[i]?.stderr, message, args.join(" "));
   });
+});
+
+t.test("sessions copy refuses the same store twice and the memory store; warns when the JWT keys differ", async (t) => {
+  const dir = t.testdir({});
+  const write = (name: string, store: string, secret = "copy-command-secret-of-at-least-32-bytes") => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `server_name: example.org\njwt: {secret: "${secret}"}\nstore: ${store}\n`);
+    return file;
+  };
+  const a = write("a.yaml", `{type: sqlite, path: "${path.join(dir, "a.sqlite")}"}`);
+  const aAgain = write("a-again.yaml", `{type: sqlite, path: "${path.join(dir, "a.sqlite")}"}`);
+  const b = write("b.yaml", `{type: sqlite, path: "${path.join(dir, "b.sqlite")}"}`);
+  const otherKey = write("c.yaml", `{type: sqlite, path: "${path.join(dir, "c.sqlite")}"}`, "another-secret-of-at-least-32-bytes-long");
+  const memory = write("m.yaml", "{type: memory}");
+
+  const same = await runCli(["sessions", "copy", "--from", a, "--config", aAgain]);
+  t.equal(same.code, 2);
+  t.equal(same.stderr, `sessions copy: both files name the same store (sqlite ${path.join(dir, "a.sqlite")})\n`);
+  const fromMemory = await runCli(["sessions", "copy", "--from", memory, "--config", b]);
+  t.equal(fromMemory.code, 1);
+  t.match(fromMemory.stderr, /memory store lives inside a running gateway/);
+  const empty = await runCli(["sessions", "copy", "--from", a, "--config", b]);
+  t.equal(empty.code, 0, empty.stderr);
+  t.equal(
+    empty.stdout,
+    `copied 0 sessions from sqlite ${path.join(dir, "a.sqlite")} to sqlite ${path.join(dir, "b.sqlite")}; left 0 already there and 0 past their limits\n`,
+  );
+  t.equal(empty.stderr, "", "same keys: no warning");
+  const warned = await runCli(["sessions", "copy", "--from", a, "--config", otherKey]);
+  t.equal(warned.code, 0);
+  t.match(warned.stderr, /^sessions copy: warning: the two files have different JWT keys/);
+  t.notMatch(warned.stderr, /copy-command-secret|another-secret/, "no secret in the message");
 });
 
 t.test("check-config: 0 on a valid file, 2 with every problem on an invalid one", async (t) => {

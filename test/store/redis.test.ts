@@ -95,6 +95,27 @@ t.test("a new session's keys expire at its refresh token's idle limit when that 
   t.ok(near(legacyTtl, HOUR), `without idleMs, the absolute limit: ${legacyTtl} ms`);
 });
 
+t.test("sessionsAfter walks every session with SCAN, page by page", async (t) => {
+  const { store } = open(t);
+  const made = Array.from({ length: 7 }, () => session());
+  for (const s of made) await store.createSession(s);
+  const seen = new Map<string, SessionRecord>();
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await store.sessionsAfter(cursor, 2);
+    for (const s of page.sessions) seen.set(s.id, s);
+    cursor = page.cursor;
+    pages++;
+  } while (cursor !== undefined && pages < 100);
+  t.equal(cursor, undefined, "the walk ends");
+  t.same(
+    [...seen.values()].sort((a, b) => a.id.localeCompare(b.id)),
+    made.sort((a, b) => a.id.localeCompare(b.id)),
+    "each session, as stored",
+  );
+});
+
 t.test("rotation: rotate, retry in grace, theft", async (t) => {
   const { store } = open(t);
   const s = session();

@@ -1,0 +1,80 @@
+/**
+ * copySessions (admin `sessions copy`): every live session, page by page; those past their limits and those
+ * already in the target are left; a second run copies nothing. The CLI end to end (a gateway on the new
+ * store accepting the old tokens) is in test/operations/sessions-copy.test.ts.
+ */
+import crypto from "node:crypto";
+import t from "tap";
+import { copySessions } from "../../src/store/copy-sessions.js";
+import { createCredentialCipher } from "../../src/store/credential-cipher.js";
+import { createMemoryStore } from "../../src/store/memory.js";
+import { createSqliteStore } from "../../src/store/sqlite.js";
+import type { SessionRecord, Store } from "../../src/store/store.js";
+
+const HOUR = 3_600_000;
+const NOW = Date.UTC(2026, 10, 27);
+const IDLE = 24 * HOUR;
+
+function session(i: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id: crypto.randomBytes(16).toString("hex"),
+    userId: `@user${i}:example.org`,
+    deviceId: `DEV${i}`,
+    upstreamToken: `syt_upstream_${i}`,
+    createdAt: NOW - HOUR,
+    expiresAt: NOW + HOUR,
+    refresh: {
+      family: crypto.randomBytes(16).toString("hex"),
+      currentHash: `h${i}`,
+      currentIssuedAt: NOW - HOUR,
+      previousHash: `p${i}`,
+      previousUsedAt: NOW - HOUR,
+    },
+    ...overrides,
+  };
+}
+
+async function all(store: Store): Promise<SessionRecord[]> {
+  const found: SessionRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.sessionsAfter(cursor, 3);
+    found.push(...page.sessions);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return found.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+for (const [name, open] of [
+  ["memory", () => createMemoryStore()],
+  ["sqlite", () => createSqliteStore(":memory:", createCredentialCipher(crypto.randomBytes(32)))],
+] as const) {
+  t.test(`${name} → ${name}: live sessions copied page by page, the rest left, a second run copies nothing`, async (t) => {
+    const source = open();
+    const target = open();
+    t.teardown(() => Promise.all([source.close(), target.close()]));
+    const live = Array.from({ length: 7 }, (_, i) => session(i));
+    const plain = session(7, { refresh: null });
+    const pastMaxAge = session(8, { expiresAt: NOW });
+    const idle = session(9, {
+      refresh: { family: "idle-family", currentHash: "h", currentIssuedAt: NOW - IDLE, previousHash: null, previousUsedAt: null },
+    });
+    const already = session(10);
+    for (const s of [...live, plain, pastMaxAge, idle, already]) await source.createSession(s);
+    const changedThere = { ...already, deviceId: "THERE" };
+    await target.createSession(changedThere);
+
+    const first = await copySessions(source, target, { now: NOW, idleMs: IDLE, pageSize: 2 });
+    t.same(first, { copied: 8, present: 1, expired: 2 });
+    const expected = [...live, plain, changedThere].sort((a, b) => a.id.localeCompare(b.id));
+    t.same(await all(target), expected, "the same records, refresh state and homeserver token included; the one there kept");
+
+    t.same(await copySessions(source, target, { now: NOW, idleMs: IDLE }), { copied: 0, present: 9, expired: 2 }, "again: nothing new");
+  });
+}
+
+t.test("sessionsAfter on an empty store: one empty page", async (t) => {
+  const store = createSqliteStore(":memory:", createCredentialCipher(crypto.randomBytes(32)));
+  t.teardown(() => store.close());
+  t.same(await store.sessionsAfter(undefined, 10), { sessions: [], cursor: undefined });
+});
