@@ -67,10 +67,10 @@ export const DEFAULT_MAX_UPLOAD_BODY = "50MiB";
 export const DEFAULT_SHUTDOWN_TIMEOUT = "30s";
 export const DEFAULT_LOG_LEVEL = "info";
 /**
- * Defaults to 4KiB: request log lines are written when this much has gathered, or every 250 ms, instead of one
+ * Defaults to 2KiB: request log lines are written when this much has gathered, or every 250 ms, instead of one
  * write per line. `0B` writes each at once. Other log lines are never held back.
  */
-export const DEFAULT_LOG_BUFFER = "4KiB";
+export const DEFAULT_LOG_BUFFER = "2KiB";
 /** Defaults to loopback: metrics are for the operator's scraper, not the world. */
 export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
@@ -357,8 +357,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default(DEFAULT_LOG_LEVEL),
       requests: flag().default(true),
-      // Below the 16 KiB that pino's writer sends at once (its `maxWrite`), which it requires.
-      buffer: size.refine((bytes) => bytes < 16 * 1024, { message: "must be less than 16KiB" }).prefault(DEFAULT_LOG_BUFFER),
+      // Below the 4 KiB the writer sends at most at once (log.ts), which it requires.
+      buffer: size.refine((bytes) => bytes < 4096, { message: "must be less than 4KiB" }).prefault(DEFAULT_LOG_BUFFER),
     })
     .prefault({}),
 });

@@ -42,6 +42,11 @@ export function createLogger(level: string, destination?: pino.DestinationStream
 
 /** One batching writer on standard output for the whole process, made on first use. */
 let batchedStdout: pino.DestinationStream | undefined;
+/**
+ * The most one batched write sends: whole lines, at most PIPE_BUF bytes, so that a write to a pipe is atomic
+ * and the lines of several workers sharing one standard output never interleave.
+ */
+const MAX_BATCH_WRITE = 4096;
 
 /**
  * The logger for the one line each request ends with. Its fields never hold a secret (the URL is scrubbed,
@@ -55,7 +60,13 @@ export function requestLineLogger(logger: Logger, bufferBytes: number): Logger {
   if (bufferBytes <= 0 || !(logger as unknown as Record<symbol, boolean>)[WRITES_TO_STDOUT]) {
     return logger.child({}, { redact: [] });
   }
-  batchedStdout ??= pino.destination({ dest: 1, sync: false, minLength: bufferBytes, periodicFlush: LOG_FLUSH_MS });
+  batchedStdout ??= pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: bufferBytes,
+    maxWrite: MAX_BATCH_WRITE,
+    periodicFlush: LOG_FLUSH_MS,
+  });
   return pino({ level: logger.level, base: undefined }, batchedStdout).child(logger.bindings());
 }
 

@@ -45,11 +45,11 @@ function delay(run: ReturnType<typeof runLogger>, mark: string, msg: string): nu
 }
 
 t.test(
-  "buffered (4096 bytes): a lone request line waits for the periodic flush; a burst goes out in few writes; the rest at exit",
+  "buffered (2048 bytes): a lone request line waits for the periodic flush; a burst goes out in few writes; the rest at exit",
   async (t) => {
     const run = runLogger(`
     const logger = createLogger("info");
-    const requests = requestLineLogger(logger, 4096);
+    const requests = requestLineLogger(logger, 2048);
     requests.info("lone");
     mark("lone");
     setTimeout(() => { logger.info("startup"); mark("startup"); }, 100);
@@ -91,7 +91,7 @@ t.test("0B: each request line is written as it comes", async (t) => {
 t.test("a logger with a destination of its own (tests, a file) is never buffered", async (t) => {
   const run = runLogger(`
     import("pino").then(({ default: pino }) => {
-      const requests = requestLineLogger(createLogger("info", pino.destination({ dest: 1, sync: true })), 4096);
+      const requests = requestLineLogger(createLogger("info", pino.destination({ dest: 1, sync: true })), 2048);
       requests.info("lone");
       mark("lone");
       setTimeout(() => process.exit(0), 300);
