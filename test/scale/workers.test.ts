@@ -144,7 +144,14 @@ t.test("two workers serve as one gateway", async (t) => {
   }
   t.equal(refusedInRow, 6, `refused by the gateway within 3 s (${Date.now() - revokedAt} ms)`);
   t.same(last?.body, { errcode: "M_UNKNOWN_TOKEN", error: "Invalid access token passed.", soft_logout: false });
-  await gw.waitForLines((line) => line.event === "request" && line.path === WHOAMI && line.status === 401, 6, 5_000, mark);
+  // Request lines reach stdout in batches (log.buffer), each worker's on its own schedule: wait for each.
+  for (const worker of [1, 2]) {
+    await gw.waitForLine(
+      (line) => line.event === "request" && line.path === WHOAMI && line.status === 401 && line.worker === worker,
+      5_000,
+      mark,
+    );
+  }
   t.same(
     workersThat(gw, (line) => line.path === WHOAMI && line.status === 401, mark),
     [1, 2],
