@@ -9,6 +9,7 @@
  *                               seconds of load to optimise the gateway's code: 1 s left round 1 up to 2× slower)
  *   BENCH_CONNECTIONS [32]      concurrent connections of the load generator
  *   BENCH_MISS_SESSIONS [2000]  sessions whose tokens rotate in the cache-miss and defaults scenarios
+ *   BENCH_REPLICAS [2]          processes per gateway scenario (hit, miss, defaults), used in turn by round
  *   BENCH_REFRESH_SECONDS [2]   measured seconds of each refresh run
  *   BENCH_SESSIONS [100000]     live sessions for the memory footprint
  *   BENCH_SESSIONS_MAX_SECONDS [60]  time cap for creating them
@@ -35,6 +36,7 @@ const settings = {
   warmupSec: Number(process.env.BENCH_WARMUP ?? 3),
   connections: positiveNumber("BENCH_CONNECTIONS", 32),
   missSessions: positiveNumber("BENCH_MISS_SESSIONS", 2000),
+  replicas: positiveNumber("BENCH_REPLICAS", 2),
   refreshSec: positiveNumber("BENCH_REFRESH_SECONDS", 2),
   footprintSessions: positiveNumber("BENCH_SESSIONS", 100_000),
   footprintMaxSec: positiveNumber("BENCH_SESSIONS_MAX_SECONDS", 60),

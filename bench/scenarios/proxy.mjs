@@ -52,41 +52,67 @@ async function runPinned(settings, workDir, say, pinning) {
   const nginx = nginxBinary ? await startNginx(nginxBinary, upstream.port, path.join(workDir, "nginx")) : undefined;
   if (!nginx) notes.push("nginx is not installed (`command -v nginx` found nothing): its rows are skipped.");
 
-  const hit = await gateway("gateway (cache hit)", { store: sqlite("hit") });
-  const miss = await gateway("gateway (cache miss)", { store: sqlite("miss"), cache: { size: 1, ttl: "1s" } });
-  const defaults = await gateway("gateway (defaults)", { store: sqlite("defaults"), defaults: true });
+  // Each gateway scenario has `settings.replicas` processes of its own, used in turn from round to round: two
+  // identical gateways can differ by 10–20% in CPU per request (JIT decisions, memory layout), and the median
+  // over rounds then spans processes instead of resting on one. Logins get a gateway of their own, so that
+  // the cache-hit processes serve nothing but their scenario, like the reference proxies.
+  const replicated = (name, options) =>
+    Promise.all(Array.from({ length: settings.replicas }, (_, i) => gateway(`${name} #${i + 1}`, { ...options, store: options.store(i) })));
+  const hit = await replicated("gateway (cache hit)", { store: (i) => sqlite(`hit-${i}`) });
+  const miss = await replicated("gateway (cache miss)", { store: (i) => sqlite(`miss-${i}`), cache: { size: 1, ttl: "1s" } });
+  const defaults = await replicated("gateway (defaults)", { store: (i) => sqlite(`defaults-${i}`), defaults: true });
+  const loginSqlite = await gateway("gateway (sqlite store, logins)", { store: sqlite("login") });
   const loginMemory = await gateway("gateway (memory store)", { store: { type: "memory" } });
   // The upstream stays with the load generator: "direct to upstream" measures the two sharing their CPUs.
-  for (const underTest of [bare, undici, forwarderOnly, nginx, hit, miss, defaults, loginMemory]) {
+  for (const underTest of [bare, undici, forwarderOnly, nginx, ...hit, ...miss, ...defaults, loginSqlite, loginMemory]) {
     if (underTest) pinServer(pinning, underTest.pid);
   }
 
-  say(`seeding sessions: 1 (hit), ${settings.missSessions} (miss), ${settings.missSessions} users (defaults)`);
-  const [hitToken] = (await hit.call({ cmd: "seed", count: 1 })).tokens;
-  const missTokens = (await miss.call({ cmd: "seed", count: settings.missSessions })).tokens;
-  const userTokens = (await defaults.call({ cmd: "seed", count: settings.missSessions, distinctUsers: true })).tokens;
+  say(
+    `seeding sessions in each of ${settings.replicas} processes: 1 (hit), ${settings.missSessions} (miss), ${settings.missSessions} users (defaults)`,
+  );
+  const seed = (servers, count, distinctUsers = false) =>
+    Promise.all(servers.map(async (server) => (await server.call({ cmd: "seed", count, distinctUsers })).tokens));
+  const hitTokens = await seed(hit, 1);
+  const missTokens = await seed(miss, settings.missSessions);
+  const userTokens = await seed(defaults, settings.missSessions, true);
 
   const scenarios = [];
-  const add = (id, label, target, request) => scenarios.push({ id, label, name: id.split("/")[1], target, request, results: [] });
+  /** `targets`: one `{server, request}` per process; round r uses targets[r mod n]. */
+  const add = (id, label, targets) =>
+    scenarios.push({ id, label, name: id.split("/")[1], path: targets[0].request.path, targets, results: [] });
+  const one = (server, request) => [{ server, request }];
   const paths = [
     ["whoami", WHOAMI],
     ["sync", SYNC],
   ];
   for (const [name, urlPath] of paths) {
     const get = { path: urlPath, headers: UPSTREAM_AUTH };
-    add(`direct/${name}`, "direct to upstream", { port: upstream.port }, get);
-    add(`bare/${name}`, "bare http-proxy-3", bare, get);
-    add(`undici/${name}`, "undici Pool.stream", undici, get);
-    if (nginx) add(`nginx/${name}`, "nginx", nginx, get);
-    add(`hit/${name}`, "gateway, cache hit", hit, { path: urlPath, headers: { authorization: `Bearer ${hitToken}` } });
+    add(`direct/${name}`, "direct to upstream", one({ port: upstream.port }, get));
+    add(`bare/${name}`, "bare http-proxy-3", one(bare, get));
+    add(`undici/${name}`, "undici Pool.stream", one(undici, get));
+    if (nginx) add(`nginx/${name}`, "nginx", one(nginx, get));
+    add(
+      `hit/${name}`,
+      "gateway, cache hit",
+      hit.map((server, i) => ({ server, request: { path: urlPath, headers: { authorization: `Bearer ${hitTokens[i][0]}` } } })),
+    );
     if (name !== "whoami") continue;
-    add(`forwarder/${name}`, "gateway's forwarder alone (no auth)", forwarderOnly, get);
-    add(`miss/${name}`, `gateway, cache miss (${settings.missSessions} tokens)`, miss, { path: urlPath, tokens: missTokens });
-    add(`defaults/${name}`, "gateway, defaults (logs + limits on)", defaults, { path: urlPath, tokens: userTokens });
+    add(`forwarder/${name}`, "gateway's forwarder alone (no auth)", one(forwarderOnly, get));
+    add(
+      `miss/${name}`,
+      `gateway, cache miss (${settings.missSessions} tokens)`,
+      miss.map((server, i) => ({ server, request: { path: urlPath, tokens: missTokens[i] } })),
+    );
+    add(
+      `defaults/${name}`,
+      "gateway, defaults (logs + limits on)",
+      defaults.map((server, i) => ({ server, request: { path: urlPath, tokens: userTokens[i] } })),
+    );
   }
   const login = { method: "POST", path: LOGIN, body: LOGIN_BODY, headers: { "content-type": "application/json" } };
-  add("login-sqlite/login", "gateway, sqlite store", hit, login);
-  add("login-memory/login", "gateway, memory store", loginMemory, login);
+  add("login-sqlite/login", "gateway, sqlite store", one(loginSqlite, login));
+  add("login-memory/login", "gateway, memory store", one(loginMemory, login));
 
   // BENCH_SCENARIOS narrows the run to some scenarios, e.g. "hit/,defaults/" for a longer comparison.
   if (settings.scenarios) {
@@ -96,16 +122,17 @@ async function runPinned(settings, workDir, say, pinning) {
   for (let round = 0; round < settings.rounds; round++) {
     const order = scenarios.map((_, i) => scenarios[(i + round) % scenarios.length]);
     for (const scenario of order) {
+      const { server, request } = scenario.targets[round % scenario.targets.length];
       const run = {
-        ...scenario.request,
-        port: scenario.target.port,
+        ...request,
+        port: server.port,
         connections: settings.connections,
         durationSec: settings.durationSec,
-        proxyPid: scenario.target.pid,
+        proxyPid: server.pid,
         upstreamPid: upstream.pid,
       };
-      // JIT, pools and caches stay warm after the first round.
-      if (round === 0) await warmUp(run, settings.warmupSec);
+      // JIT, pools and caches stay warm after a process's first round.
+      if (round < scenario.targets.length) await warmUp(run, settings.warmupSec);
       const result = await measure(run);
       scenario.results.push(result);
       say(
@@ -117,12 +144,17 @@ async function runPinned(settings, workDir, say, pinning) {
     }
   }
 
-  const missStats = await miss.call({ cmd: "cacheStats" });
-  const hitStats = await hit.call({ cmd: "cacheStats" });
+  const cacheStats = async (servers) => {
+    const all = await Promise.all(servers.map((server) => server.call({ cmd: "cacheStats" })));
+    return { hits: all.reduce((n, s) => n + s.hits, 0), misses: all.reduce((n, s) => n + s.misses, 0) };
+  };
+  const missStats = await cacheStats(miss);
+  const hitStats = await cacheStats(hit);
   notes.push(
-    `Cache-miss gateway: store.cache_size 1 and cache_ttl 1s, ${settings.missSessions} sessions' tokens rotated per request: ` +
+    `Gateway scenarios (hit, miss, defaults): ${settings.replicas} processes each, used in turn from round to round (BENCH_REPLICAS).`,
+    `Cache-miss gateways: store.cache_size 1 and cache_ttl 1s, ${settings.missSessions} sessions' tokens rotated per request: ` +
       `${missStats.misses} misses and ${missStats.hits} hits over the whole run (warm-ups included).`,
-    `Cache-hit gateway: one token; ${hitStats.hits} hits and ${hitStats.misses} misses over the whole run.`,
+    `Cache-hit gateways: one token each; ${hitStats.hits} hits and ${hitStats.misses} misses over the whole run.`,
   );
   const failed = scenarios.filter((s) => s.results.some((r) => r.non2xx || r.errors));
   for (const s of failed) {
@@ -135,7 +167,7 @@ async function runPinned(settings, workDir, say, pinning) {
     id: s.id,
     label: s.label,
     name: s.name,
-    path: s.request.path,
+    path: s.path,
     requestsPerSec: median(s.results.map((r) => r.requestsPerSec)),
     p50Ms: median(s.results.map((r) => r.p50Ms)),
     p99Ms: median(s.results.map((r) => r.p99Ms)),
