@@ -17,12 +17,12 @@
  *   BENCH_OUTPUT [latest]       results are written to bench/results/BENCH_OUTPUT.{md,json,svg}
  *   BENCH_SCENARIOS             comma-separated scenario id prefixes to keep, e.g. "bare/,hit/,defaults/"
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopAll } from "./lib/children.mjs";
-import { chart, markdown } from "./lib/report.mjs";
+import { chart, markdown, writeResults } from "./lib/report.mjs";
 import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
 import { runHttpBench } from "./scenarios/proxy.mjs";
 import { runSessionBench } from "./scenarios/sessions.mjs";
@@ -77,10 +77,8 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 
-const report = markdown(results);
-mkdirSync(resultsDir, { recursive: true });
-writeFileSync(path.join(resultsDir, `${output}.md`), report);
-writeFileSync(path.join(resultsDir, `${output}.json`), `${JSON.stringify(results, null, 2)}\n`);
-if (results.http.rows.length) writeFileSync(path.join(resultsDir, `${output}.svg`), chart(results));
-console.log(`\n${report}`);
-console.log(`Written: ${path.relative(process.cwd(), resultsDir)}/${output}.{md,json,svg}`);
+writeResults(resultsDir, output, {
+  markdown: markdown(results),
+  json: results,
+  svg: results.http.rows.length ? chart(results) : undefined,
+});

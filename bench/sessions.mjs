@@ -13,12 +13,12 @@
  *   BENCH_FILL_MAX_SECONDS [150]      time cap for filling one store (fewer sessions are reported when it is hit)
  *   BENCH_OUTPUT [sessions]           results are written to bench/results/BENCH_OUTPUT.{md,json}
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopAll } from "./lib/children.mjs";
-import { table } from "./lib/report.mjs";
+import { table, writeResults } from "./lib/report.mjs";
 import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
 import { runSessionsAtScale } from "./scenarios/sessions.mjs";
 
@@ -60,12 +60,7 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 
-const report = markdown(results);
-mkdirSync(resultsDir, { recursive: true });
-writeFileSync(path.join(resultsDir, `${output}.md`), report);
-writeFileSync(path.join(resultsDir, `${output}.json`), `${JSON.stringify(results, null, 2)}\n`);
-console.log(`\n${report}`);
-console.log(`Written: ${path.relative(process.cwd(), resultsDir)}/${output}.{md,json}`);
+writeResults(resultsDir, output, { markdown: markdown(results), json: results });
 
 // ---------------------------------------------------------------------------------------------------
 

@@ -38,13 +38,13 @@
  * The gateway runs with `--inspect` on a free loopback port: this process reads its heap (`process.memoryUsage()`)
  * at every sample and forces one full GC after the soak, through the DevTools protocol.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client, Pool, WebSocket } from "undici";
 import { cpuMicros, freePort, rssBytes, startNode, stopAll } from "./lib/children.mjs";
-import { table } from "./lib/report.mjs";
+import { table, writeResults } from "./lib/report.mjs";
 import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -121,13 +121,7 @@ try {
 }
 clearTimeout(watchdog);
 
-const report = markdown(results);
-mkdirSync(resultsDir, { recursive: true });
-writeFileSync(path.join(resultsDir, `${output}.md`), report);
-writeFileSync(path.join(resultsDir, `${output}.json`), `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync(path.join(resultsDir, `${output}.svg`), chart(results));
-console.log(`\n${report}`);
-console.log(`Written: ${path.relative(process.cwd(), resultsDir)}/${output}.{md,json,svg}`);
+writeResults(resultsDir, output, { markdown: markdown(results), json: results, svg: chart(results) });
 if (!results.memory.pass) process.exitCode = 1;
 
 // ---------------------------------------------------------------------------------------------------

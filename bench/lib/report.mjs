@@ -2,7 +2,22 @@
  * Turns the results into Markdown tables (printed and written to bench/results/latest.md), an SVG chart
  * (bench/results/latest.svg) and the raw JSON (bench/results/latest.json).
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { barChart } from "./svg.mjs";
+
+/**
+ * Writes `name`.md, `name`.json and, when there is a chart, `name`.svg into `dir`; prints the report and
+ * what was written. Every benchmark command ends with it.
+ */
+export function writeResults(dir, name, { markdown, json, svg }) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.md`), markdown);
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  if (svg !== undefined) writeFileSync(path.join(dir, `${name}.svg`), svg);
+  console.log(`\n${markdown}`);
+  console.log(`Written: ${path.relative(process.cwd(), dir)}/${name}.{md,json${svg === undefined ? "" : ",svg"}}`);
+}
 
 const fixed = (digits) => (v) => (v === undefined || Number.isNaN(v) ? "–" : v.toFixed(digits));
 const ratio = (a, b) => (a === undefined || b === undefined ? "–" : `${(a / b).toFixed(2)}×`);

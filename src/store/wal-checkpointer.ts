@@ -2,9 +2,10 @@
  * WAL checkpoints off the event loop. By default SQLite checkpoints inside the commit that grows the WAL
  * past 1,000 pages: that commit copies the pages into the database file and syncs it. With a million
  * sessions that took 25–40 ms (`npm run bench:sessions`), and better-sqlite3 is synchronous, so every
- * request of the gateway waited. The store's own connection therefore turns automatic checkpoints off,
- * and this worker thread, with a connection of its own to the same file, runs a PASSIVE checkpoint (it
- * never waits for, nor blocks, readers and writers) every `intervalMs`.
+ * request of the gateway waited. The store's own connection therefore raises its automatic checkpoint to a
+ * backstop that a normal load never reaches (sqlite.ts), and this worker thread, with a connection of its own
+ * to the same file, runs a PASSIVE checkpoint (it never waits for, nor blocks, readers and writers) every
+ * `intervalMs`.
  *
  * The worker is plain JavaScript evaluated from a string, so that it runs the same from `src/` (tests)
  * and `dist/`; it is given the resolved path of better-sqlite3.
