@@ -22,7 +22,9 @@ export interface UpstreamClient {
 
 export function createUpstreamClient(baseUrl: string, timeoutMs: number): UpstreamClient {
   const base = baseUrl.replace(/\/$/, "");
-  // Both timeouts are the whole allowance: the homeserver may spend it before the headers or in the body.
+  // undici's own timeouts are per phase (and bodyTimeout per chunk): a homeserver answering its headers
+  // just in time and then trickling its body would hold a login for twice the allowance, or forever.
+  // One deadline per call covers connecting, the headers and the whole body; undici's are its backstop.
   const dispatcher = new Agent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs });
   return {
     async post(path, body, accessToken) {
@@ -30,12 +32,13 @@ export function createUpstreamClient(baseUrl: string, timeoutMs: number): Upstre
       if (accessToken) headers.authorization = `Bearer ${accessToken}`;
       let status: number;
       let text: string;
+      const deadline = AbortSignal.timeout(timeoutMs);
       try {
-        const response = await request(base + path, { method: "POST", headers, body: JSON.stringify(body), dispatcher });
+        const response = await request(base + path, { method: "POST", headers, body: JSON.stringify(body), dispatcher, signal: deadline });
         status = response.statusCode;
         text = await response.body.text();
       } catch (error) {
-        throw isTimeout(error) ? upstreamTimeout() : upstreamUnreachable();
+        throw deadline.aborted || isTimeout(error) ? upstreamTimeout() : upstreamUnreachable();
       }
       let parsed: unknown;
       try {

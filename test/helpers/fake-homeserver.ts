@@ -78,6 +78,8 @@ export interface FakeHomeserver {
   revokeToken(token: string): void;
   /** Delays every answer by `ms` (0 = answer at once). */
   setDelay(ms: number): void;
+  /** Answers' headers go out at once, the rest of their JSON bodies `ms` later (0: all at once). */
+  setBodyDelay(ms: number): void;
   /** Adds these header fields to every answer from now on (an array: one line per value); `{}` = none again. */
   setResponseHeaders(headers: Record<string, string | string[]>): void;
   close(): Promise<void>;
@@ -97,6 +99,7 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
   let registrationEnabled = false;
   let guestCount = 0;
   let delayMs = 0;
+  let bodyDelayMs = 0;
   let extraResponseHeaders: Record<string, string | string[]> = {};
 
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}) => {
@@ -107,7 +110,9 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
       ...extraResponseHeaders,
       ...headers,
     });
-    res.end(text);
+    if (bodyDelayMs === 0) return void res.end(text);
+    res.write(text.slice(0, 1));
+    setTimeout(() => res.end(text.slice(1)), bodyDelayMs);
   };
 
   const tokenOf = (req: http.IncomingMessage): string | undefined => {
@@ -351,6 +356,9 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     },
     setDelay: (ms) => {
       delayMs = ms;
+    },
+    setBodyDelay: (ms) => {
+      bodyDelayMs = ms;
     },
     setResponseHeaders: (headers) => {
       extraResponseHeaders = headers;

@@ -274,3 +274,15 @@ t.test("homeserver slower than upstream.timeout (2s in tests) → 504 M_UNKNOWN"
   const replies = await Promise.all(PREFIXES.map((prefix) => postJson(gw, `${prefix}/login`, seedLogin())));
   for (const reply of replies) expectError(t, reply, 504, "M_UNKNOWN");
 });
+
+t.test("headers in time, body late: one upstream.timeout deadline for both → 504 M_UNKNOWN", async (t) => {
+  const gw = await startLoginGateway(t);
+  // 1.2s to the headers, 1.2s more to the body: each phase alone is within the 2s allowance, the call is not.
+  gw.homeserver.setDelay(1200);
+  gw.homeserver.setBodyDelay(1200);
+  const started = performance.now();
+  expectError(t, await postJson(gw, "/_matrix/client/v3/login", seedLogin()), 504, "M_UNKNOWN");
+  const elapsed = performance.now() - started;
+  t.ok(elapsed >= 1900 && elapsed < 2350, `answered at the 2s deadline (after ${elapsed.toFixed(0)} ms)`);
+  t.equal(gw.homeserver.logins.length, 1, "the homeserver was asked once");
+});

@@ -73,6 +73,22 @@ for (const [name, open] of [
   });
 }
 
+t.test("a session a page repeats (Redis SCAN may) is copied and counted once", async (t) => {
+  const target = createMemoryStore();
+  t.teardown(() => target.close());
+  const [a, b] = [session(1), session(2)];
+  const pages = [
+    { sessions: [a, b], cursor: "1" },
+    { sessions: [b], cursor: undefined },
+  ];
+  const source = { sessionsAfter: async (cursor: string | undefined) => pages[cursor === undefined ? 0 : 1] } as unknown as Store;
+  t.same(await copySessions(source, target, { now: NOW, idleMs: IDLE }), { copied: 2, present: 0, expired: 0 });
+  t.same(
+    await all(target),
+    [a, b].sort((x, y) => x.id.localeCompare(y.id)),
+  );
+});
+
 t.test("sessionsAfter on an empty store: one empty page", async (t) => {
   const store = createSqliteStore(":memory:", createCredentialCipher(crypto.randomBytes(32)));
   t.teardown(() => store.close());
