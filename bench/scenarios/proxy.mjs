@@ -48,6 +48,11 @@ async function runPinned(settings, workDir, say, pinning) {
   const bare = await startNode("bare http-proxy-3", server("bare-proxy.mjs"), { upstream: upstreamUrl });
   const undici = await startNode("undici Pool.stream", server("undici-proxy.mjs"), { upstream: upstreamUrl });
   const forwarderOnly = await startNode("gateway forwarder only", server("gateway-forwarder.mjs"), { upstream: upstreamUrl });
+  // Opt-in (BENCH_SCENARIOS=…,floor/): the least auth there is on this forwarder, to show the targets' budget.
+  const floorWanted = settings.scenarios?.some((prefix) => prefix.startsWith("floor/")) ?? false;
+  const floor = floorWanted
+    ? await startNode("token-lookup floor", server("token-lookup-floor.mjs"), { upstream: upstreamUrl })
+    : undefined;
   const nginxBinary = findNginx();
   const nginx = nginxBinary ? await startNginx(nginxBinary, upstream.port, path.join(workDir, "nginx")) : undefined;
   if (!nginx) notes.push("nginx is not installed (`command -v nginx` found nothing): its rows are skipped.");
@@ -64,7 +69,7 @@ async function runPinned(settings, workDir, say, pinning) {
   const loginSqlite = await gateway("gateway (sqlite store, logins)", { store: sqlite("login") });
   const loginMemory = await gateway("gateway (memory store)", { store: { type: "memory" } });
   // The upstream stays with the load generator: "direct to upstream" measures the two sharing their CPUs.
-  for (const underTest of [bare, undici, forwarderOnly, nginx, ...hit, ...miss, ...defaults, loginSqlite, loginMemory]) {
+  for (const underTest of [bare, undici, forwarderOnly, floor, nginx, ...hit, ...miss, ...defaults, loginSqlite, loginMemory]) {
     if (underTest) pinServer(pinning, underTest.pid);
   }
 
@@ -76,6 +81,7 @@ async function runPinned(settings, workDir, say, pinning) {
   const hitTokens = await seed(hit, 1);
   const missTokens = await seed(miss, settings.missSessions);
   const userTokens = await seed(defaults, settings.missSessions, true);
+  const [floorToken] = floor ? (await floor.call({ cmd: "seed" })).tokens : [];
 
   const scenarios = [];
   /** `targets`: one `{server, request}` per process; round r uses targets[r mod n]. */
@@ -99,6 +105,10 @@ async function runPinned(settings, workDir, say, pinning) {
     );
     if (name !== "whoami") continue;
     add(`forwarder/${name}`, "gateway's forwarder alone (no auth)", one(forwarderOnly, get));
+    if (floor) {
+      const request = { path: urlPath, headers: { authorization: `Bearer ${floorToken}` } };
+      add(`floor/${name}`, "floor: forwarder + a token looked up in a Map", one(floor, request));
+    }
     add(
       `miss/${name}`,
       `gateway, cache miss (${settings.missSessions} tokens)`,
