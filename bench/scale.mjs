@@ -113,7 +113,11 @@ async function main() {
       gateways[workers] = { port, child };
     }
     for (const { port } of Object.values(gateways)) await waitForHealth(port);
-    for (const gateway of Object.values(gateways)) gateway.token = await loginOnce(gateway.port);
+    for (const gateway of Object.values(gateways)) {
+      gateway.token = await loginOnce(gateway.port);
+      // The primary and its workers: their CPU time together is what the requests cost.
+      gateway.pids = [gateway.child.pid, ...childPids(gateway.child.pid)];
+    }
 
     const cores = os.availableParallelism();
     console.log(`bench:scale — GET ${WHOAMI} through the gateway (sqlite store, rate limits off, log.requests false, log level warn)`);
@@ -128,16 +132,18 @@ async function main() {
     for (const workers of [1, 2]) await load(gateways[workers], WARMUP_SECONDS);
 
     const results = { 1: [], 2: [] };
-    const header = ["round", "workers", "req/s", "p50 ms", "p99 ms", "errors", "non-2xx"];
-    console.log(header.map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(9))).join(""));
+    const header = ["round", "workers", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "cores", "errors", "non-2xx"];
+    const line = (cells) => cells.map((v, i) => (i < 2 ? String(v).padEnd(8) : String(v).padStart(i === 5 ? 12 : 9))).join("");
+    console.log(line(header));
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate which goes first, so neither always gets the warmer machine.
       const order = round % 2 === 1 ? [1, 2] : [2, 1];
       for (const workers of order) {
         const result = await load(gateways[workers], SECONDS);
         results[workers].push(result);
-        const row = [round, workers, result.rps.toFixed(0), result.p50, result.p99, result.errors, result.non2xx];
-        console.log(row.map((v, i) => (i < 2 ? String(v).padEnd(8) : String(v).padStart(9))).join(""));
+        const row = [round, workers, result.rps.toFixed(0), result.p50, result.p99, result.cpuUs.toFixed(0), result.cores.toFixed(2)];
+        row.push(result.errors, result.non2xx);
+        console.log(line(row));
       }
     }
 
@@ -149,6 +155,8 @@ async function main() {
       rps: median(results[workers].map((r) => r.rps)),
       p50: median(results[workers].map((r) => r.p50)),
       p99: median(results[workers].map((r) => r.p99)),
+      cpuUs: median(results[workers].map((r) => r.cpuUs)),
+      cores: median(results[workers].map((r) => r.cores)),
     });
     const one = summary(1);
     const two = summary(2);
@@ -156,6 +164,16 @@ async function main() {
     console.log(`  1 worker : ${one.rps.toFixed(0).padStart(6)} req/s   p50 ${one.p50} ms   p99 ${one.p99} ms`);
     console.log(`  2 workers: ${two.rps.toFixed(0).padStart(6)} req/s   p50 ${two.p50} ms   p99 ${two.p99} ms`);
     console.log(`  ratio 2 workers / 1 worker: ${(two.rps / one.rps).toFixed(2)}× requests/s`);
+    // What the ratio cannot say on shared cores: whether a worker's requests cost more when there are two
+    // (contention in the gateway), or whether the second worker simply got less than a core.
+    console.log(
+      `  gateway CPU per request: ${one.cpuUs.toFixed(0)} µs with 1 worker, ${two.cpuUs.toFixed(0)} µs with 2 (${(two.cpuUs / one.cpuUs).toFixed(2)}×); ` +
+        `cores the gateway got: ${one.cores.toFixed(2)} and ${two.cores.toFixed(2)}`,
+    );
+    // One worker is held to one core; two, given a core each, would each run at the CPU per request measured here.
+    console.log(
+      `  estimate on two free cores: 2 × ${one.cpuUs.toFixed(0)} ÷ ${two.cpuUs.toFixed(0)} = ${((2 * one.cpuUs) / two.cpuUs).toFixed(2)}×`,
+    );
     console.log(
       `(on ${cores} cores shared with the load generator and the upstream; load average after: ${os.loadavg()[0].toFixed(2)}; ` +
         `done in ${((Date.now() - started) / 1000).toFixed(0)} s)`,
@@ -182,17 +200,39 @@ async function main() {
   }
 }
 
+/** The child processes of `pid` (the gateway's workers), from /proc; none where /proc does not list them. */
+function childPids(pid) {
+  try {
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((task) => fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/))
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 function whoamiBytes() {
   return Buffer.byteLength(JSON.stringify({ user_id: "@bench:example.org", device_id: "BENCHDEVICE", is_guest: false }));
 }
 
-async function load({ port, token }, seconds) {
-  const run = { port, path: WHOAMI, headers: { authorization: `Bearer ${token}` }, connections: CONNECTIONS, durationSec: seconds };
+async function load({ port, token, pids }, seconds) {
+  const run = {
+    port,
+    path: WHOAMI,
+    headers: { authorization: `Bearer ${token}` },
+    connections: CONNECTIONS,
+    durationSec: seconds,
+    proxyPid: pids,
+  };
   const result = await measure(run);
   return {
     rps: result.requestsPerSec,
     p50: result.p50Ms.toFixed(2),
     p99: result.p99Ms.toFixed(2),
+    cpuUs: result.proxyCpuUsPerReq,
+    cores: (result.proxyCpuUsPerReq * result.requestsPerSec) / 1e6,
     errors: result.errors,
     non2xx: result.non2xx,
   };

@@ -40,7 +40,8 @@ export const LOAD_GENERATOR = (() => {
  * @param {number} run.connections
  * @param {number} run.durationSec
  * @param {number} [run.rate]        requests/s offered in total (autocannon `overallRate`); unset: as fast as answered
- * @param {number} [run.proxyPid]    the process whose CPU time is charged to each request
+ * @param {number | number[]} [run.proxyPid]  the process (or processes: a primary and its workers) whose CPU
+ *                                   time is charged to each request
  * @param {number} [run.upstreamPid]
  */
 export async function measure(run) {
@@ -189,7 +190,7 @@ function fire(run, onResponse) {
 
 function readCpu(run) {
   return {
-    proxy: run.proxyPid ? cpuMicros(run.proxyPid) : 0,
+    proxy: run.proxyPid ? [run.proxyPid].flat().reduce((sum, pid) => sum + cpuMicros(pid), 0) : 0,
     upstream: run.upstreamPid ? cpuMicros(run.upstreamPid) : 0,
   };
 }
