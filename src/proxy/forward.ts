@@ -104,6 +104,9 @@ export function createForwarder(config: ForwarderOptions) {
   const proxy = createProxyServer({
     target,
     toProxy: true,
+    // The upstream URL has no path (config schema): without this the library re-parses the target's "/"
+    // with `new URL()` on every request only to prepend it.
+    prependPath: false,
     xfwd: false,
     changeOrigin: false,
     selfHandleResponse: true,
