@@ -9,49 +9,20 @@
  * IPC: {cmd: "seed"} answers the one token it accepts (a random string of a gateway JWT's length).
  */
 import { randomBytes } from "node:crypto";
-import http from "node:http";
 import NodeCache from "node-cache";
-import { newRequestInfo } from "../../dist/src/http/request-info.js";
-import { createForwarder } from "../../dist/src/proxy/forward.js";
-import { announce, answerCalls, childOptions, exitOnSignal } from "../lib/child.mjs";
-
-const { upstream } = childOptions();
-const quiet = { warn() {}, info() {}, error() {} };
-const forwarder = createForwarder({
-  upstreamUrl: upstream,
-  timeoutMs: 60_000,
-  maxLongPollMs: 60_000,
-  maxSockets: 128,
-  logger: quiet,
-  onCredentialRejected() {},
-});
+import { answerCalls } from "../lib/child.mjs";
+import { serveForwarder } from "../lib/forwarder-server.mjs";
 
 const TOKEN = randomBytes(262).toString("base64url"); // 350 characters, like the gateway's access tokens
-const checked = new Map([[TOKEN, { sub: "@bench:bench.local", sid: "floor-session", exp: Math.floor(Date.now() / 1000) + 86_400 }]]);
+const SESSION = { id: "floor-session", userId: "@bench:bench.local", upstreamToken: "syt_YmVuY2g_upstream_token_0123456789" };
+const checked = new Map([[TOKEN, { sub: SESSION.userId, sid: SESSION.id, exp: Math.floor(Date.now() / 1000) + 86_400 }]]);
 const sessions = new NodeCache({ stdTTL: 0, useClones: false });
-sessions.set("floor-session", {
-  id: "floor-session",
-  userId: "@bench:bench.local",
-  upstreamToken: "syt_YmVuY2g_upstream_token_0123456789",
-});
+sessions.set(SESSION.id, SESSION);
 
-const server = http.createServer((req, res) => {
+serveForwarder((req) => {
   const authorization = req.headers.authorization;
   const claims = authorization?.startsWith("Bearer ") ? checked.get(authorization.slice(7)) : undefined;
   const session = claims && claims.exp > Date.now() / 1000 ? sessions.get(claims.sid) : undefined;
-  if (!session) {
-    res.writeHead(401, { "Content-Type": "application/json" });
-    res.end('{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown token"}');
-    return;
-  }
-  const info = newRequestInfo(req);
-  info.address = req.socket.remoteAddress ?? "";
-  forwarder.forward(req, res, { url: req.url, upstreamToken: session.upstreamToken, sessionId: session.id, info, maxBodyBytes: 1 << 20 });
+  return session && { upstreamToken: session.upstreamToken, sessionId: session.id };
 });
-server.keepAliveTimeout = 65_000;
-server.listen(0, "127.0.0.1", () => announce(server.address().port));
 answerCalls({ seed: async () => ({ tokens: [TOKEN] }) });
-exitOnSignal(() => {
-  forwarder.close();
-  server.closeAllConnections();
-});
