@@ -239,6 +239,9 @@ function checkIdentity(config: ParsedConfig, baseDir: string, problem: Report) {
       "appservice identity goes with credentials.source users_file (the homeserver's own login would leave unused devices)",
     );
   }
+  if (mode.devices && mode.mode !== "appservice") {
+    problem(["upstream_identity", "devices"], "devices are logged in through the appservice: use upstream_identity.mode appservice");
+  }
   let asToken = as_token;
   if (mode.mode === "appservice") {
     if ((as_token === undefined) === (as_token_file === undefined)) {

@@ -285,6 +285,11 @@ export const configSchema = z.strictObject({
       as_token_file: z.string().min(1).optional(),
       /** Register users unknown to the homeserver through the appservice API on their first login. */
       register_users: flag().default(false),
+      /**
+       * With appservice: each login also logs the user in at the homeserver through the appservice
+       * (`m.login.application_service`), so every session is a homeserver device with a token of its own.
+       */
+      devices: flag().default(false),
     })
     .prefault({}),
   registration: z

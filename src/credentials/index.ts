@@ -2,6 +2,7 @@
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observability/log.js";
 import type { UpstreamClient } from "../upstream/client.js";
+import { withAppserviceDevices } from "./appservice-devices.js";
 import { withAppserviceRegistration } from "./appservice-registration.js";
 import { type CredentialsSource, createUpstreamLogin } from "./upstream-login.js";
 import { openUsersFile } from "./users-file.js";
@@ -14,8 +15,11 @@ export interface Credentials {
 export function createCredentials(config: Config, upstream: UpstreamClient, logger: Logger): Credentials {
   if (config.credentials.source === "upstream") return { source: createUpstreamLogin(upstream), close() {} };
   const usersFile = openUsersFile(config.credentials.users_file as string, config.server_name, logger);
-  const { register_users, as_token } = config.upstream_identity;
-  const source = register_users ? withAppserviceRegistration(usersFile.source, upstream, as_token as string, logger) : usersFile.source;
+  const { register_users, devices, as_token } = config.upstream_identity;
+  // Password check, then (optionally) the account at the homeserver, then (optionally) a device there.
+  let source = usersFile.source;
+  if (register_users) source = withAppserviceRegistration(source, upstream, as_token as string, logger);
+  if (devices) source = withAppserviceDevices(source, upstream, as_token as string, logger);
   return { source, close: usersFile.close };
 }
 

@@ -21,7 +21,10 @@ export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all")
     } else {
       const ended = await sessions.revokeUser(session.userId);
       logger.info({ event: "logout_all", user_id: session.userId, sessions: ended.length }, "logout of every session");
-      await logoutUpstream(ctx, session.upstreamToken, "/logout/all");
+      // Any of the user's homeserver devices can ask for all of them (this one may have none: appservice mode
+      // with sessions from before `upstream_identity.devices` was turned on).
+      const upstreamToken = session.upstreamToken || ended.find((s) => s.upstreamToken)?.upstreamToken || "";
+      await logoutUpstream(ctx, upstreamToken, "/logout/all");
     }
     sendJson(res, 200, {});
   };
@@ -29,7 +32,7 @@ export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all")
 
 /** Logs an upstream session out; a failure is logged, never shown to the client (the gateway side is done). */
 export async function logoutUpstream(ctx: RouteContext, upstreamToken: string, endpoint: "/logout" | "/logout/all"): Promise<void> {
-  if (!ctx.identity.ownsUpstreamSessions || !upstreamToken) return; // appservice identity: no homeserver session
+  if (!upstreamToken) return; // a session asserting its user through the appservice: no homeserver session
   try {
     const reply = await ctx.upstream.post(`/_matrix/client/v3${endpoint}`, {}, upstreamToken);
     // 401: the upstream session is already gone, which is what we wanted.

@@ -1,9 +1,11 @@
 /**
  * How a proxied request is authorised at the homeserver (`upstream_identity.mode`):
  * - `session_token`: the homeserver access token the session got at login;
- * - `appservice`: the gateway is an application service; every request carries its `as_token` and
- *   asserts the user with `user_id=@user:server` (Matrix spec, "Identity assertion"). No homeserver
- *   token is stored. A client can never choose who it is: any `user_id` it sends is removed first.
+ * - `appservice`: the gateway is an application service. A session with a homeserver device of its own
+ *   (`upstream_identity.devices`: logged in through the appservice) uses that device's token; any other
+ *   carries the `as_token` and asserts the user with `user_id=@user:server` (Matrix spec, "Identity
+ *   assertion"). Deciding per session keeps both kinds working across a reload that flips `devices`. A
+ *   client can never choose who it is: any `user_id` or `device_id` it sends is removed first.
  */
 import type { ActiveSession } from "../auth/sessions.js";
 import { withoutParams, withParam } from "../http/query.js";
@@ -20,8 +22,6 @@ export interface UpstreamIdentity {
   forSession(session: ActiveSession, url: string): UpstreamCredential;
   /** A request forwarded without a session: identity-assertion parameters removed. */
   anonymous(url: string): string;
-  /** Whether sessions hold a homeserver session of their own (to log out when they end). */
-  readonly ownsUpstreamSessions: boolean;
 }
 
 /** Parameters of identity assertion that only the gateway may set (`device_id`: MSC3202 / spec v1.7). */
@@ -30,17 +30,16 @@ const ASSERTION_PARAMS = new Set(["user_id", "device_id", "org.matrix.msc3202.de
 export const sessionTokenIdentity: UpstreamIdentity = {
   forSession: (session, url) => ({ token: session.upstreamToken, url, sessionBound: true }),
   anonymous: (url) => url,
-  ownsUpstreamSessions: true,
 };
 
 export function appserviceIdentity(asToken: string): UpstreamIdentity {
   return {
-    forSession: (session, url) => ({
-      token: asToken,
-      url: withParam(withoutParams(url, ASSERTION_PARAMS), "user_id", session.userId),
-      sessionBound: false,
-    }),
+    forSession: (session, url) => {
+      const withoutAssertion = withoutParams(url, ASSERTION_PARAMS);
+      // A device of its own (an empty token: a session without one, which asserts its user).
+      if (session.upstreamToken) return { token: session.upstreamToken, url: withoutAssertion, sessionBound: true };
+      return { token: asToken, url: withParam(withoutAssertion, "user_id", session.userId), sessionBound: false };
+    },
     anonymous: (url) => withoutParams(url, ASSERTION_PARAMS),
-    ownsUpstreamSessions: false,
   };
 }

@@ -5,8 +5,8 @@
  *
  * Opt-in extras (existing callers see the old behaviour unless they call these):
  * - `addAppservice()`: an application service whose `as_token` asserts users with `?user_id=`
- *   (spec, Application Service API, "Identity assertion") and registers them with
- *   `m.login.application_service`;
+ *   (spec, Application Service API, "Identity assertion"), registers them with
+ *   `m.login.application_service` and logs them in with it (spec, Client-Server API, "Appservice Login");
  * - `enableRegistration()`: `POST /register` with user-interactive auth (`m.login.dummy`) and guests;
  * - `setResponseHeaders()`: extra header lines on every answer (an upstream `X-Request-Id`, a `Connection`
  *   naming a hop-by-hop field), to test what the gateway relays of the homeserver's response headers.
@@ -198,7 +198,7 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
       return json(res, 200, { "m.homeserver": { base_url: "https://example.org" } });
     if (path.startsWith("/_matrix/federation/"))
       return json(res, 200, { federation: true, authorization: req.headers.authorization ?? null });
-    if (method === "POST" && /^\/_matrix\/client\/(r0|v3)\/login$/.test(path)) return login(res, body);
+    if (method === "POST" && /^\/_matrix\/client\/(r0|v3)\/login$/.test(path)) return login(res, body, token);
     if (method === "GET" && /^\/_matrix\/client\/(r0|v3)\/register\/available$/.test(path)) {
       const wanted = (url.searchParams.get("username") ?? "").toLowerCase();
       if (users.has(wanted)) return json(res, 400, { errcode: "M_USER_IN_USE", error: "User ID already taken." });
@@ -279,6 +279,31 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     return json(res, 200, { user_id: userId, access_token: device.accessToken, device_id: device.deviceId, home_server: serverName });
   };
 
+  /**
+   * Appservice Login (spec, Client-Server API): the `as_token` logs a user of its namespace in, and a device
+   * is created as for a password login. Refusals as Synapse answers them; a user the homeserver does not have
+   * is refused too (register first).
+   */
+  const appserviceLogin = (res: http.ServerResponse, request: Record<string, unknown>, token: string | undefined) => {
+    const appservice = token === undefined ? undefined : appservices.get(token);
+    if (!appservice) return json(res, 401, { errcode: "M_UNKNOWN_TOKEN", error: "Invalid access_token" });
+    const identifier = request.identifier as { type?: unknown; user?: unknown } | undefined;
+    if (identifier?.type !== "m.id.user" || typeof identifier.user !== "string") {
+      return json(res, 400, { errcode: "M_INVALID_PARAM", error: "Invalid identifier in login submission" });
+    }
+    const userId = identifier.user.startsWith("@") ? identifier.user : `@${identifier.user}:${serverName}`;
+    const localpart = localpartOf(userId);
+    const refusal = !appservice.userRegex.test(userId)
+      ? "Invalid access_token"
+      : localpart === undefined || !users.has(localpart)
+        ? "User does not exist"
+        : undefined;
+    logins.push({ user: userId, ok: refusal === undefined });
+    if (refusal) return json(res, 403, { errcode: "M_FORBIDDEN", error: refusal });
+    const device = newDevice(userId, typeof request.device_id === "string" ? request.device_id : undefined);
+    return json(res, 200, { user_id: userId, access_token: device.accessToken, device_id: device.deviceId, home_server: serverName });
+  };
+
   /** Open registration: a taken username fails first (as Synapse checks it before UIA), then one `m.login.dummy` stage. */
   const register = (res: http.ServerResponse, url: URL, body: string) => {
     const request = parseObject(body);
@@ -309,13 +334,14 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     return answer(localpart);
   };
 
-  const login = (res: http.ServerResponse, body: string) => {
+  const login = (res: http.ServerResponse, body: string, token: string | undefined) => {
     let request: Record<string, unknown>;
     try {
       request = JSON.parse(body) as Record<string, unknown>;
     } catch {
       return json(res, 400, { errcode: "M_NOT_JSON", error: "Content not JSON." });
     }
+    if (request.type === "m.login.application_service") return appserviceLogin(res, request, token);
     const identifier = request.identifier as { user?: string } | undefined;
     const user = String(identifier?.user ?? request.user ?? "");
     const localpart = user.startsWith("@") ? user.slice(1, user.indexOf(":")) : user;

@@ -11,7 +11,7 @@ import t, { type Test } from "tap";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { hashPassword } from "../../src/credentials/password-hash.js";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
-import { bearer, SERVER_NAME, startGateway, type TestGateway } from "../helpers/gateway.js";
+import { bearer, SERVER_NAME, startGateway, type TestGateway, testConfig } from "../helpers/gateway.js";
 import { expectError, postJson, type Reply, whoami } from "../helpers/session-api.js";
 
 const AS_TOKEN = "as-token-of-the-gateway-0123456789";
@@ -49,13 +49,16 @@ async function startHomeserver(t: Test): Promise<FakeHomeserver> {
   return homeserver;
 }
 
-async function startAppserviceGateway(t: Test, registerUsers: boolean, homeserver?: FakeHomeserver): Promise<TestGateway> {
-  const hs = homeserver ?? (await startHomeserver(t));
-  const yaml = [
+async function appserviceYaml(t: Test, registerUsers: boolean, devices = false): Promise<string> {
+  return [
     `credentials: {source: users_file, users_file: "${await usersFile(t)}"}`,
-    `upstream_identity: {mode: appservice, as_token: "${AS_TOKEN}", register_users: ${registerUsers}}`,
+    `upstream_identity: {mode: appservice, as_token: "${AS_TOKEN}", register_users: ${registerUsers}, devices: ${devices}}`,
   ].join("\n");
-  return startGateway(t, { homeserver: hs, yaml });
+}
+
+async function startAppserviceGateway(t: Test, registerUsers: boolean, homeserver?: FakeHomeserver, devices = false): Promise<TestGateway> {
+  const hs = homeserver ?? (await startHomeserver(t));
+  return startGateway(t, { homeserver: hs, yaml: await appserviceYaml(t, registerUsers, devices) });
 }
 
 const loginAs = (gw: TestGateway, user: string, password = FILE_USERS[user], extra: Record<string, unknown> = {}) =>
@@ -267,6 +270,128 @@ t.test("register_users: false — the homeserver's own refusals pass through", a
   });
 });
 
+t.test("devices: true — every session logs in at the homeserver through the appservice and is a device there", async (t) => {
+  const gw = await startAppserviceGateway(t, true, undefined, true);
+  /** The homeserver token behind a gateway login: the device it created for that session. */
+  const deviceToken = (deviceId: string) => [...gw.homeserver.tokens].find(([, d]) => d.deviceId === deviceId)?.[0];
+
+  t.test("login: the users file checks the password, then the appservice logs the user in and a device is made", async (t) => {
+    const mark = gw.homeserver.received.length;
+    const reply = await loginAs(gw, "alice", FILE_USERS.alice, {
+      refresh_token: true,
+      device_id: "ALICEPHONE",
+      initial_device_display_name: "Phone",
+    });
+    t.equal(reply.status, 200);
+    t.strictSame(Object.keys(reply.body).sort(), ["access_token", "device_id", "expires_in_ms", "home_server", "refresh_token", "user_id"]);
+    t.match(reply.body, { user_id: ALICE, device_id: "ALICEPHONE", home_server: SERVER_NAME });
+    const seen = since(gw, mark);
+    t.same(
+      seen.map((r) => [r.method, r.url]),
+      [
+        ["POST", `${V3}/register`],
+        ["POST", `${V3}/login`],
+      ],
+      "registered, then logged in",
+    );
+    t.equal(seen[1]?.headers.authorization, `Bearer ${AS_TOKEN}`, "the appservice login carries the as_token");
+    t.strictSame(JSON.parse(seen[1]?.body ?? "{}"), {
+      type: "m.login.application_service",
+      identifier: { type: "m.id.user", user: ALICE },
+      device_id: "ALICEPHONE",
+      initial_device_display_name: "Phone",
+    });
+    t.notOk(seen[1]?.body.includes(FILE_USERS.alice as string), "the password never reaches the homeserver");
+    t.ok(deviceToken("ALICEPHONE"), "the homeserver has the device");
+
+    const other = await loginAs(gw, "alice");
+    t.equal(other.status, 200);
+    t.match(other.body.device_id, /^[0-9A-F]{10}$/, "without device_id the homeserver picks one");
+    t.not(deviceToken(other.body.device_id), deviceToken("ALICEPHONE"), "a device and token per session");
+  });
+
+  t.test("requests carry the session's device token: no as_token, no assertion, the client's spoofs removed", async (t) => {
+    const { access_token, device_id } = (await loginAs(gw, "alice")).body;
+    const mark = gw.homeserver.received.length;
+    const me = await whoami(gw, access_token);
+    t.strictSame(me.body, { user_id: ALICE, device_id }, "the homeserver knows the device");
+    const reply = await gw.request(`${V3}/rooms/!r:example.org/messages?dir=b&user_id=%40bob%3Aexample.org&device_id=X`, {
+      headers: bearer(access_token),
+    });
+    t.strictSame(reply.body.echo, { method: "GET", url: `${V3}/rooms/!r:example.org/messages?dir=b`, user_id: ALICE, device_id });
+    for (const request of since(gw, mark)) {
+      t.equal(request.headers.authorization, `Bearer ${deviceToken(device_id)}`, `${request.url}: the device's token`);
+      t.notOk(request.url.includes("user_id"), "no user_id");
+    }
+    t.notOk(JSON.stringify(since(gw, mark)).includes(access_token), "the JWT never reached the homeserver");
+  });
+
+  t.test("refresh keeps the device; logout logs it out at the homeserver", async (t) => {
+    const login = (await loginAs(gw, "alice", FILE_USERS.alice, { refresh_token: true })).body;
+    const token = deviceToken(login.device_id);
+    const refreshed = await postJson(gw, `${V3}/refresh`, { refresh_token: login.refresh_token });
+    t.equal(refreshed.status, 200);
+    t.strictSame((await whoami(gw, refreshed.body.access_token)).body, { user_id: ALICE, device_id: login.device_id });
+    const out = await gw.request(`${V3}/logout`, { method: "POST", headers: bearer(refreshed.body.access_token) });
+    t.equal(out.status, 200);
+    t.same(gw.homeserver.logouts.at(-1), { path: "/logout", token }, "the homeserver device logged out");
+    t.equal(deviceToken(login.device_id), undefined);
+    expectError(t, await whoami(gw, refreshed.body.access_token), 401, "M_UNKNOWN_TOKEN", { soft_logout: false });
+  });
+
+  t.test("logout/all logs the user's devices out at the homeserver", async (t) => {
+    const first = (await loginAs(gw, "alice")).body;
+    const second = (await loginAs(gw, "alice")).body;
+    const all = await gw.request(`${V3}/logout/all`, { method: "POST", headers: bearer(second.access_token) });
+    t.equal(all.status, 200);
+    t.equal(gw.homeserver.logouts.at(-1)?.path, "/logout/all");
+    t.equal(deviceToken(first.device_id), undefined, "the other device is gone too");
+    expectError(t, await whoami(gw, first.access_token), 401, "M_UNKNOWN_TOKEN", { soft_logout: false });
+  });
+
+  t.test("the homeserver ending the device (401 M_UNKNOWN_TOKEN) ends the session", async (t) => {
+    const login = (await loginAs(gw, "alice", FILE_USERS.alice, { refresh_token: true })).body;
+    gw.homeserver.revokeToken(deviceToken(login.device_id) as string);
+    expectError(t, await whoami(gw, login.access_token), 401, "M_UNKNOWN_TOKEN", { soft_logout: false });
+    expectError(t, await whoami(gw, login.access_token), 401, "M_UNKNOWN_TOKEN", { soft_logout: false }, "Invalid access token passed.");
+    const refresh = await postJson(gw, `${V3}/refresh`, { refresh_token: login.refresh_token });
+    t.equal(refresh.status, 401, "the refresh token died with the session");
+  });
+
+  t.test("the homeserver refusing the appservice login: 502, and no session", async (t) => {
+    const plain = await startAppserviceGateway(t, false, gw.homeserver, true);
+    const before = gw.homeserver.tokens.size;
+    expectError(t, await loginAs(plain, "ghost"), 502, "M_UNKNOWN", {}, "The homeserver refused to log this user in for the gateway");
+    expectError(t, await loginAs(plain, "outsider"), 502, "M_UNKNOWN", {}, "The homeserver refused to log this user in for the gateway");
+    t.equal(gw.homeserver.tokens.size, before, "no device made");
+    t.same(await plain.gateway.sessions.list(`@ghost:${SERVER_NAME}`), [], "no gateway session either");
+    const refusal = plain.logs.find((line) => line.level === 50 && line.user_id === `@outsider:${SERVER_NAME}`);
+    t.match(refusal, { status: 403, errcode: "M_FORBIDDEN", msg: "logging the user in at the homeserver through the appservice failed" });
+  });
+});
+
+t.test("turning devices on by reload: sessions from before keep asserting their user, new ones get a device", async (t) => {
+  const gw = await startAppserviceGateway(t, true);
+  const before = (await loginAs(gw, "alice")).body;
+  t.equal(gw.homeserver.tokens.size, 0, "no device yet");
+  t.same(gw.gateway.reload(testConfig(gw.homeserver.url, { yaml: await appserviceYaml(t, true, true) })), []);
+  const after = (await loginAs(gw, "alice")).body;
+  t.equal(gw.homeserver.tokens.size, 1, "the new login made a device");
+
+  let mark = gw.homeserver.received.length;
+  t.strictSame((await whoami(gw, before.access_token)).body, { user_id: ALICE }, "the old session: asserted, no device");
+  expectAsserted(t, gw, mark, ALICE);
+  mark = gw.homeserver.received.length;
+  t.strictSame((await whoami(gw, after.access_token)).body, { user_id: ALICE, device_id: after.device_id }, "the new one: its device");
+  t.not(since(gw, mark)[0]?.headers.authorization, `Bearer ${AS_TOKEN}`);
+
+  // logout/all from the old session still reaches the homeserver, through the new session's device.
+  const all = await gw.request(`${V3}/logout/all`, { method: "POST", headers: bearer(before.access_token) });
+  t.equal(all.status, 200);
+  t.equal(gw.homeserver.logouts.at(-1)?.path, "/logout/all");
+  t.equal(gw.homeserver.tokens.size, 0, "the device is gone");
+});
+
 t.test("config: the identity combinations that are refused", async (t) => {
   const dir = t.testdir({
     "users.yaml": "users: {}\n",
@@ -329,6 +454,11 @@ t.test("config: the identity combinations that are refused", async (t) => {
       [`${file}:5:16: registration.enabled: registration through the gateway needs upstream_identity.mode session_token`],
     ],
     [
+      "devices without appservice identity",
+      "upstream_identity: {devices: true}\n",
+      [`${file}:3:21: upstream_identity.devices: devices are logged in through the appservice: use upstream_identity.mode appservice`],
+    ],
+    [
       "users_file missing",
       "credentials: {source: users_file}\nupstream_identity: {mode: appservice, as_token: x}\n",
       [`${file}:3:1: credentials.users_file: credentials.source users_file needs credentials.users_file`],
@@ -368,14 +498,14 @@ t.test("config: the identity combinations that are refused", async (t) => {
     );
     t.same(
       config.upstream_identity,
-      { mode: "appservice", as_token: "token-from-file", register_users: true },
+      { mode: "appservice", as_token: "token-from-file", register_users: true, devices: false },
       "the token read and trimmed",
     );
     t.same(config.registration, { enabled: false }, "registration off by default with appservice");
     t.same(config.credentials, { source: "users_file", users_file: path.join(dir, "users.yaml") }, "the path resolved next to the config");
     const defaults = parseConfig(BASE, file, { env: {} });
     t.same(defaults.credentials, { source: "upstream", users_file: undefined });
-    t.same(defaults.upstream_identity, { mode: "session_token", register_users: false, as_token: undefined });
+    t.same(defaults.upstream_identity, { mode: "session_token", register_users: false, devices: false, as_token: undefined });
     t.same(defaults.registration, { enabled: true }, "registration wrapped by default with session_token");
   });
 });
