@@ -5,9 +5,9 @@
  * and an access token for it, which become the session's upstream credential — so each gateway session is
  * a homeserver device, as in `session_token` mode, and end-to-end encryption works.
  */
-import { MatrixError, upstreamFailed } from "../http/errors.js";
 import type { Logger } from "../observability/log.js";
 import type { UpstreamClient } from "../upstream/client.js";
+import { appserviceRefusal } from "./appservice-refusal.js";
 import type { CredentialsSource } from "./upstream-login.js";
 
 export function withAppserviceDevices(
@@ -30,13 +30,12 @@ export function withAppserviceDevices(
     if (reply.status === 200 && user_id === verified.userId && typeof access_token === "string" && typeof device_id === "string") {
       return { userId: verified.userId, deviceId: device_id, upstreamToken: access_token };
     }
-    logger.error(
-      { status: reply.status, errcode: reply.body.errcode, user_id: verified.userId },
-      "logging the user in at the homeserver through the appservice failed",
+    throw appserviceRefusal(
+      reply,
+      verified.userId,
+      logger,
+      "logging the user in at the homeserver through the appservice",
+      "The homeserver refused to log this user in for the gateway",
     );
-    if (reply.status >= 400 && reply.status < 500 && typeof reply.body.errcode === "string") {
-      throw new MatrixError(502, "M_UNKNOWN", "The homeserver refused to log this user in for the gateway");
-    }
-    throw upstreamFailed();
   };
 }

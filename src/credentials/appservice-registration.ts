@@ -3,9 +3,9 @@
  * homeserver through the application-service API on first login (`m.login.application_service`,
  * `inhibit_login`), so that requests asserting that user are accepted. "Already exists" is success.
  */
-import { MatrixError, upstreamFailed } from "../http/errors.js";
 import type { Logger } from "../observability/log.js";
 import type { UpstreamClient } from "../upstream/client.js";
+import { appserviceRefusal } from "./appservice-refusal.js";
 import type { CredentialsSource } from "./upstream-login.js";
 
 export function withAppserviceRegistration(
@@ -30,13 +30,12 @@ export function withAppserviceRegistration(
         logger.info({ event: "appservice_registered", user_id: verified.userId }, "user registered on the homeserver");
       return verified;
     }
-    logger.error(
-      { status: reply.status, errcode: reply.body.errcode, user_id: verified.userId },
-      "registering the user on the homeserver failed",
+    throw appserviceRefusal(
+      reply,
+      verified.userId,
+      logger,
+      "registering the user on the homeserver",
+      "The homeserver refused to register this user",
     );
-    if (reply.status >= 400 && reply.status < 500 && typeof reply.body.errcode === "string") {
-      throw new MatrixError(502, "M_UNKNOWN", "The homeserver refused to register this user");
-    }
-    throw upstreamFailed();
   };
 }
