@@ -12,7 +12,7 @@ import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { hashPassword } from "../../src/credentials/password-hash.js";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
 import { bearer, SERVER_NAME, startGateway, type TestGateway, testConfig } from "../helpers/gateway.js";
-import { expectError, postJson, type Reply, whoami } from "../helpers/session-api.js";
+import { eventually, expectError, postJson, type Reply, whoami } from "../helpers/session-api.js";
 
 const AS_TOKEN = "as-token-of-the-gateway-0123456789";
 /** The appservice's user namespace at the homeserver: everybody but `outsider`. */
@@ -347,6 +347,19 @@ t.test("devices: true — every session logs in at the homeserver through the ap
     t.equal(gw.homeserver.logouts.at(-1)?.path, "/logout/all");
     t.equal(deviceToken(first.device_id), undefined, "the other device is gone too");
     expectError(t, await whoami(gw, first.access_token), 401, "M_UNKNOWN_TOKEN", { soft_logout: false });
+  });
+
+  t.test("refresh-token theft ends the session and logs its device out at the homeserver", async (t) => {
+    const login = (await loginAs(gw, "alice", FILE_USERS.alice, { refresh_token: true })).body;
+    const token = deviceToken(login.device_id);
+    const refreshed = await postJson(gw, `${V3}/refresh`, { refresh_token: login.refresh_token });
+    t.equal(refreshed.status, 200);
+    gw.clock.advance(31_000); // past refresh_reuse_grace: reuse of the used token is theft
+    const stolen = await postJson(gw, `${V3}/refresh`, { refresh_token: login.refresh_token });
+    t.equal(stolen.status, 401);
+    t.ok(await eventually(() => gw.homeserver.logouts.some((l) => l.path === "/logout" && l.token === token)), "the device logged out");
+    t.equal(deviceToken(login.device_id), undefined);
+    expectError(t, await whoami(gw, refreshed.body.access_token), 401, "M_UNKNOWN_TOKEN", { soft_logout: false });
   });
 
   t.test("the homeserver ending the device (401 M_UNKNOWN_TOKEN) ends the session", async (t) => {
