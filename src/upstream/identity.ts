@@ -36,7 +36,7 @@ export function appserviceIdentity(asToken: string): UpstreamIdentity {
   return {
     forSession: (session, url) => {
       const withoutAssertion = withoutParams(url, ASSERTION_PARAMS);
-      // A device of its own (an empty token: a session without one, which asserts its user).
+      // A session logged in as a homeserver device uses that device's token; one without (empty) asserts its user.
       if (session.upstreamToken) return { token: session.upstreamToken, url: withoutAssertion, sessionBound: true };
       return { token: asToken, url: withParam(withoutAssertion, "user_id", session.userId), sessionBound: false };
     },
