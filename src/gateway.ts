@@ -15,7 +15,7 @@ import { type Clock, type RandomBytes, secureRandom, systemClock } from "./clock
 import type { Config } from "./config/schema.js";
 import { type CredentialsSource, createCredentials } from "./credentials/index.js";
 import { trustedProxies } from "./http/client-address.js";
-import { answerClientError } from "./http/client-error.js";
+import { answerClientError, answerConnect } from "./http/client-error.js";
 import { createLogger, type Logger } from "./observability/log.js";
 import { createMetrics, type Metrics, serveMetrics } from "./observability/metrics.js";
 import { createForwarder } from "./proxy/forward.js";
@@ -118,6 +118,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     timeoutMs: config.upstream.timeout,
     maxLongPollMs: config.upstream.max_long_poll,
     maxSockets: config.upstream.max_sockets,
+    socketWaitMs: config.upstream.socket_wait,
     logger,
     onCredentialRejected: (sessionId) => {
       logger.info({ event: "upstream_session_ended", session: sessionId }, "homeserver rejected the session's credential: session revoked");
@@ -186,6 +187,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
     (req, res) => runtime.handle(req, res),
   );
   server.on("clientError", answerClientError);
+  server.on("connect", answerConnect);
 
   const sweeper = setInterval(() => {
     runtime.sessions.sweep().catch((error: unknown) => logger.error({ err: error }, "sweeping expired sessions failed"));

@@ -1,23 +1,26 @@
 /**
  * The request's path through the gateway:
- *   1. the path must be canonical (what the gateway checks is what the upstream routes);
- *   2. the in-flight cap of the client address;
- *   3. the gateway's own endpoints are answered here: login, refresh, logout, register, `/health`,
+ *   1. the method must be one the client-server API uses, and the path canonical (what the gateway
+ *      checks is what the upstream routes);
+ *   2. the gateway's own endpoints are answered here: login, refresh, logout, register, `/health`,
  *      `/ready`, `/.well-known/jwks.json`;
+ *   3. any other spelling of those endpoints (another version segment, a trailing slash, an escape) is
+ *      refused, never proxied (`proxy/auth-endpoints.ts`);
  *   4. the Matrix namespaces are authenticated and proxied (`routes/proxied.ts`);
- *   5. operator-listed passthrough prefixes are proxied untouched;
+ *   5. operator-listed passthrough prefixes are proxied without the client's gateway token;
  *   6. anything else is `404 M_UNRECOGNIZED`.
  * Every error is rendered here, in one place; every request ends in one log line and its metrics.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { publicJwks } from "./auth/access-token.js";
 import { clientAddress } from "./http/client-address.js";
-import { badPath, internalError, MatrixError, missingHost, unrecognized } from "./http/errors.js";
+import { badPath, duplicateHost, internalError, MatrixError, methodNotAllowed, missingHost, unrecognized } from "./http/errors.js";
 import { newRequestInfo, type RequestInfo } from "./http/request-info.js";
 import { sendError, sendJson, sendPreflight } from "./http/respond.js";
 import { scrubUrl } from "./observability/log.js";
 import type { RouteLabel } from "./observability/metrics.js";
 import { createRequestObserver } from "./observability/request-log.js";
+import { classifyAuthPath, PASSING_SUB_PATH } from "./proxy/auth-endpoints.js";
 import { isCanonicalPath } from "./proxy/canonical-path.js";
 import type { Handler, RouteContext } from "./routes/context.js";
 import { health } from "./routes/health.js";
@@ -27,9 +30,20 @@ import { createProxiedHandler } from "./routes/proxied.js";
 import { createRefreshHandler } from "./routes/refresh.js";
 import { createRegisterHandler } from "./routes/register.js";
 
-/** The seed API and the two modern generations of the client-server API. */
+/** The seed API, the two modern generations of the client-server API, and `unstable` (Synapse serves login there too). */
 export const SEED_PREFIX = "/_matrix/client/api/v1";
-export const CLIENT_PREFIXES = [SEED_PREFIX, "/_matrix/client/r0", "/_matrix/client/v3"];
+export const CLIENT_PREFIXES = [SEED_PREFIX, "/_matrix/client/r0", "/_matrix/client/v3", "/_matrix/client/unstable"];
+/**
+ * Spec v1.3 refresh: `v1` (Synapse), `v3` (the spec's examples) and MSC2918's unstable prefix, which
+ * homeservers served before it was stable.
+ */
+export const REFRESH_PATHS = [
+  "/_matrix/client/v1/refresh",
+  "/_matrix/client/v3/refresh",
+  "/_matrix/client/unstable/org.matrix.msc2918.refresh_token/refresh",
+];
+/** The methods of the client-server API; anything else (TRACE, PATCH, PROPFIND, …) reaches nothing. */
+export const API_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]);
 /** The public keys of asymmetric signing keys (RFC 7517), for other services that verify gateway tokens. */
 export const JWKS_PATH = "/.well-known/jwks.json";
 const MATRIX_NAMESPACES = ["/_matrix/client/", "/_matrix/media/", "/.well-known/matrix/"];
@@ -39,12 +53,12 @@ interface OwnEndpoint {
   methods: Partial<Record<string, Handler>>;
 }
 
-export function ownEndpoints(ctx: RouteContext, ready: Handler, proxied: Handler): Map<string, OwnEndpoint> {
+export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, OwnEndpoint> {
   const table = new Map<string, OwnEndpoint>();
   for (const prefix of CLIENT_PREFIXES) {
     table.set(`${prefix}/register`, {
       route: "register",
-      methods: { POST: createRegisterHandler(ctx, prefix === SEED_PREFIX), GET: proxied },
+      methods: { POST: createRegisterHandler(ctx, prefix === SEED_PREFIX) },
     });
     table.set(`${prefix}/login`, { route: "login", methods: { GET: loginFlows, POST: createLoginHandler(ctx, prefix === SEED_PREFIX) } });
     table.set(`${prefix}/logout`, { route: "logout", methods: { POST: createLogoutHandler(ctx, "session") } });
@@ -52,8 +66,7 @@ export function ownEndpoints(ctx: RouteContext, ready: Handler, proxied: Handler
   }
   table.set(`${SEED_PREFIX}/tokenrefresh`, { route: "refresh", methods: { POST: createRefreshHandler(ctx, "seed") } });
   const specRefresh = createRefreshHandler(ctx, "spec");
-  table.set("/_matrix/client/v1/refresh", { route: "refresh", methods: { POST: specRefresh } });
-  table.set("/_matrix/client/v3/refresh", { route: "refresh", methods: { POST: specRefresh } });
+  for (const path of REFRESH_PATHS) table.set(path, { route: "refresh", methods: { POST: specRefresh } });
   table.set("/health", { route: "health", methods: { GET: health, HEAD: health } });
   table.set("/ready", { route: "ready", methods: { GET: ready, HEAD: ready } });
   const jwks = publicJwks(ctx.config.jwt.keys);
@@ -64,7 +77,7 @@ export function ownEndpoints(ctx: RouteContext, ready: Handler, proxied: Handler
 
 export function createRouter(ctx: RouteContext, ready: Handler) {
   const proxied = createProxiedHandler(ctx);
-  const own = ownEndpoints(ctx, ready, proxied);
+  const own = ownEndpoints(ctx, ready);
   const passthrough = ctx.config.passthrough_prefixes;
   const observe = createRequestObserver(ctx.logger, ctx.metrics, ctx.config.log);
 
@@ -79,16 +92,19 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
   };
 
   const route = (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> | void => {
-    if (req.headers.host === undefined && req.httpVersionMinor === 1) throw missingHost();
+    const method = req.method ?? "GET";
+    if (!API_METHODS.has(method)) throw methodNotAllowed();
+    if (req.headers.host === undefined) {
+      if (req.httpVersionMinor === 1) throw missingHost();
+    } else if (hasSecondHost(req.rawHeaders)) {
+      throw duplicateHost();
+    }
     const url = req.url ?? "";
     const queryStart = url.indexOf("?");
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     if (!isCanonicalPath(path)) throw badPath();
     info.path = path;
     info.address = clientAddress(req, ctx.trusted);
-    ctx.rateLimits.enterInFlight(info.address);
-    info.inFlight = true;
-    const method = req.method ?? "GET";
 
     const endpoint = own.get(path);
     if (endpoint) {
@@ -100,9 +116,16 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
       info.route = endpoint.route;
       const handler = endpoint.methods[method];
       if (!handler) throw unrecognized(405);
+      info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
       return handler(req, res, info);
     }
     if (MATRIX_NAMESPACES.some((ns) => path.startsWith(ns))) {
+      const authPath = classifyAuthPath(path);
+      if (authPath === PASSING_SUB_PATH) info.inspectAnswer = true;
+      else if (authPath) {
+        res.setHeader("X-Request-Id", info.requestId);
+        throw authPath;
+      }
       if (method === "OPTIONS") {
         res.setHeader("X-Request-Id", info.requestId);
         info.route = "preflight";
@@ -112,6 +135,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     }
     if (passthrough.some((prefix) => path.startsWith(prefix))) {
       info.route = "passthrough";
+      info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
       return ctx.forwarder.forward(req, res, {
         url,
         upstreamToken: undefined,
@@ -124,7 +148,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
   };
 
   const finish = (req: IncomingMessage, res: ServerResponse, info: RequestInfo): void => {
-    if (info.inFlight) ctx.rateLimits.leaveInFlight(info.address);
+    if (info.inFlightKey !== undefined) ctx.rateLimits.leaveInFlight(info.inFlightKey);
     observe(req, res, info);
   };
 
@@ -140,4 +164,17 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
       fail(req, res, info, error);
     }
   };
+}
+
+/** RFC 9112 §3.2: a request with more than one Host field is answered 400 (Node keeps only the first). */
+function hasSecondHost(rawHeaders: string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length === 4 && name.toLowerCase() === "host") {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
 }

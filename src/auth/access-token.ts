@@ -3,7 +3,14 @@
  * (HS256, RS256, ES256; each key with a kid). jsonwebtoken leaves several checks to the caller (RFC 8725):
  * the key is looked up by kid in the configured set only (never from `jwk`/`jku`/`x5u` headers), the
  * algorithm is pinned to that key's, `exp` is required, `typ` is checked, `iat` may not be in the future,
- * and oversized or malformed tokens are refused before any crypto.
+ * a `crit` header is refused (RFC 7515 §4.1.11: no extension is understood here), and oversized or
+ * malformed tokens are refused before any crypto.
+ *
+ * Expiry is exact: a token is refused from the millisecond its `expires_in_ms` ran out. `exp` carries
+ * milliseconds as a fraction of a second (RFC 7519 §2: a NumericDate may be non-integer), and the clock-skew
+ * tolerance applies to `iat` only — a client waiting for the expiry it was told about must see it happen,
+ * while another gateway instance whose clock runs a little ahead must not see a fresh token as issued in
+ * the future.
  */
 import crypto, { type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
@@ -60,7 +67,8 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   const signingKey = signer.signingKey;
   // With a single key, a token without kid can only mean that key.
   const onlyKey = options.keys.length === 1 ? options.keys[0] : undefined;
-  const clockTolerance = Math.floor(options.clockSkewMs / 1000);
+  /** Seconds another instance's clock may run ahead: applied to `iat` and `nbf`, never to `exp`. */
+  const clockTolerance = options.clockSkewMs / 1000;
 
   // Tokens whose signature and claims were checked: a client sends the same token on every request
   // until it refreshes, and the signature of the exact same string cannot change. Expiry is still
@@ -79,6 +87,8 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
       throw unknownToken();
     }
     if (typeof header !== "object" || header === null) throw unknownToken();
+    // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and none is.
+    if ("crit" in header) throw unknownToken();
     const kid = (header as { kid?: unknown }).kid;
     const key = kid === undefined ? onlyKey : typeof kid === "string" ? byKid.get(kid) : undefined;
     if (!key) throw unknownToken();
@@ -88,7 +98,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   return {
     issue(userId, sessionId, expiresAt) {
       const iat = Math.floor(clock.now() / 1000);
-      const payload = { sub: userId, sid: sessionId, jti: random(12).toString("base64url"), iat, exp: Math.floor(expiresAt / 1000) };
+      const payload = { sub: userId, sid: sessionId, jti: random(12).toString("base64url"), iat, exp: expiresAt / 1000 };
       return jwt.sign(payload, signingKey, {
         algorithm: signer.algorithm,
         issuer,
@@ -98,11 +108,12 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     },
 
     verify(token, { allowExpired = false } = {}) {
-      const now = Math.floor(clock.now() / 1000);
+      // Seconds with milliseconds as the fraction, the unit of `exp`: the same division as at issue.
+      const now = clock.now() / 1000;
       const known = verified.get(token);
       if (known) {
-        // jsonwebtoken's own rule: expired once now >= exp + tolerance.
-        if (!allowExpired && now >= known.exp + clockTolerance) throw expiredToken();
+        // jsonwebtoken's own rule, without tolerance: expired once now >= exp.
+        if (!allowExpired && now >= known.exp) throw expiredToken();
         return known;
       }
       if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw unknownToken();
@@ -113,7 +124,9 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
           algorithms: [key.algorithm],
           issuer,
           audience,
-          clockTolerance,
+          // No tolerance on `exp` (exact expiry); `iat` and `nbf` are checked with it in checkClaims.
+          clockTolerance: 0,
+          ignoreNotBefore: true,
           clockTimestamp: now,
           ignoreExpiration: allowExpired,
           complete: true,
@@ -138,6 +151,7 @@ function checkClaims(decoded: jwt.Jwt, now: number, tolerance: number): AccessCl
   const sid = (p as Record<string, unknown>).sid;
   if (typeof sid !== "string") return undefined;
   if (p.iat > now + tolerance) return undefined;
+  if (p.nbf !== undefined && (typeof p.nbf !== "number" || p.nbf > now + tolerance)) return undefined;
   return { sub: p.sub, sid, jti: p.jti, iat: p.iat, exp: p.exp };
 }
 

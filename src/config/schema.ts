@@ -4,6 +4,7 @@
  */
 import net from "node:net";
 import { z } from "zod";
+import { patternProblem } from "../proxy/endpoint-pattern.js";
 import { parseDuration, parseSize } from "./duration.js";
 import type { JwtKey } from "./jwt-keys.js";
 
@@ -18,11 +19,19 @@ export const DEFAULT_UPSTREAM_URL = "http://127.0.0.1:8008";
 export const DEFAULT_UPSTREAM_TIMEOUT = "60s";
 /** Defaults to 5m: the longest `timeout` a long-poll (`/sync`, `/events`) may ask for; added to the upstream timeout. */
 export const DEFAULT_MAX_LONG_POLL = "5m";
-/** Defaults to 128 pooled keep-alive sockets to the upstream. */
-export const DEFAULT_UPSTREAM_MAX_SOCKETS = 128;
+/**
+ * Defaults to 1024 keep-alive sockets for short requests (0 = no cap). Long-polls (`/sync?timeout=…`) have a
+ * pool of their own without a cap, so an online population never fills this one.
+ */
+export const DEFAULT_UPSTREAM_MAX_SOCKETS = 1024;
+/** Defaults to 5s: a short request that waits this long for a socket of a full pool is answered 503. */
+export const DEFAULT_UPSTREAM_SOCKET_WAIT = "5s";
 /** Defaults to "matrix-auth-gateway": the `iss` claim of every access token. */
 export const DEFAULT_JWT_ISSUER = "matrix-auth-gateway";
-/** Defaults to 5s: tolerance for clocks of several gateway instances (RFC 8725: set it on purpose). */
+/**
+ * Defaults to 5s: tolerance for clocks of several gateway instances on `iat` and `nbf` (RFC 8725: set it on
+ * purpose). Never on `exp`: a token expires exactly when its `expires_in_ms` says.
+ */
 export const DEFAULT_CLOCK_SKEW = "5s";
 /** Defaults to 5m, like Synapse's `refreshable_access_token_lifetime`. */
 export const DEFAULT_ACCESS_TTL = "5m";
@@ -132,8 +141,13 @@ export const DEFAULT_ROUTE_CLASSES: Record<string, LimitDefault & { match: strin
     duration: "100s",
   },
 };
-/** Requests in flight from one address at once (long-polls included): 64. */
+/**
+ * Requests without a token (login, refresh, registration, public endpoints) in flight from one address at
+ * once: 64. Authenticated requests count against their user instead, so users behind one NAT do not share a cap.
+ */
 export const DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS = 64;
+/** Authenticated requests of one user in flight at once (long-polls of all their devices included): 64. */
+export const DEFAULT_MAX_IN_FLIGHT_PER_USER = 64;
 /** IPv6 clients are keyed by their /64: one host usually owns the whole prefix. */
 export const DEFAULT_IPV6_PREFIX = 64;
 
@@ -196,7 +210,11 @@ const limit = (fallback: LimitDefault) =>
     })
     .prefault(fallback);
 
-const endpointPattern = z.string().regex(/^[A-Z]+(,[A-Z]+)* \/\S*$/, { message: 'must be "METHOD[,METHOD] /path/pattern"' });
+/** Checked by the compiler itself, so that what passes `--check` is exactly what starts. */
+const endpointPattern = z.string().superRefine((pattern, ctx) => {
+  const problem = patternProblem(pattern);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 
 const prefix = z.string().regex(/^\/[^\s?#]*\/$/, { message: "must be a path prefix starting and ending with /" });
 
@@ -216,7 +234,8 @@ export const configSchema = z.strictObject({
       url: httpUrl.default(DEFAULT_UPSTREAM_URL),
       timeout: duration.prefault(DEFAULT_UPSTREAM_TIMEOUT),
       max_long_poll: duration.prefault(DEFAULT_MAX_LONG_POLL),
-      max_sockets: numeric(z.number().int().positive()).default(DEFAULT_UPSTREAM_MAX_SOCKETS),
+      max_sockets: numeric(z.number().int().min(0)).default(DEFAULT_UPSTREAM_MAX_SOCKETS),
+      socket_wait: duration.prefault(DEFAULT_UPSTREAM_SOCKET_WAIT),
     })
     .prefault({}),
   jwt: z.strictObject({
@@ -306,6 +325,7 @@ export const configSchema = z.strictObject({
       enabled: flag().default(true),
       ipv6_prefix: numeric(z.number().int().min(1).max(128)).default(DEFAULT_IPV6_PREFIX),
       max_in_flight_per_address: numeric(z.number().int().positive()).default(DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS),
+      max_in_flight_per_user: numeric(z.number().int().positive()).default(DEFAULT_MAX_IN_FLIGHT_PER_USER),
       login: z
         .strictObject({
           per_address: limit(DEFAULT_LOGIN_PER_ADDRESS),

@@ -1,7 +1,9 @@
 /**
- * Requests Node's parser refuses before the router sees them: smuggling attempts and bad framing, headers
- * that arrive too slowly or are too large. They still get a JSON Matrix error with CORS headers (contract),
- * with the status Node's own handler sends for the same error code (408, 431, 413, otherwise 400).
+ * Requests that never reach the router: what Node's parser refuses (smuggling attempts and bad framing,
+ * headers that arrive too slowly or are too large) and `CONNECT`, which Node hands to a separate event.
+ * They still get a JSON Matrix error with CORS headers (contract): the parser's with the status Node's own
+ * handler sends for the same error code (408, 431, 413, otherwise 400), CONNECT a 405 like any method the
+ * client-server API does not use.
  */
 import type { Duplex } from "node:stream";
 import { CORS_HEADERS } from "./respond.js";
@@ -13,22 +15,37 @@ const ANSWERS: Record<string, [status: string, message: string]> = {
 };
 const MALFORMED: [status: string, message: string] = ["400 Bad Request", "Malformed HTTP request"];
 
-function rawResponse([status, message]: [string, string]): string {
-  const body = JSON.stringify({ errcode: "M_UNKNOWN", error: message });
+function rawResponse([status, message]: [string, string], errcode = "M_UNKNOWN", extraHeaders: string[] = []): string {
+  const body = JSON.stringify({ errcode, error: message });
   const headers = Object.entries(CORS_HEADERS).map(([name, value]) => `${name}: ${value}`);
   return [
     `HTTP/1.1 ${status}`,
     "Connection: close",
     "Content-Type: application/json",
     ...headers,
+    ...extraHeaders,
     `Content-Length: ${Buffer.byteLength(body)}`,
     "",
     body,
   ].join("\r\n");
 }
 
+/** A method the client-server API does not use: what the router answers to the ones Node's parser knows. */
+const METHOD_NOT_ALLOWED = rawResponse(["405 Method Not Allowed", "Unrecognized request"], "M_UNRECOGNIZED", [
+  "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS",
+]);
 const RESPONSES = new Map(Object.entries(ANSWERS).map(([code, answer]) => [code, rawResponse(answer)]));
+// A made-up method (`FOO`): Node's parser refuses it before the router could.
+RESPONSES.set("HPE_INVALID_METHOD", METHOD_NOT_ALLOWED);
 const MALFORMED_RESPONSE = rawResponse(MALFORMED);
+const CONNECT_RESPONSE = METHOD_NOT_ALLOWED;
+
+/** The server's `connect` handler: a tunnel is nothing the gateway offers; the connection is closed after the answer. */
+export function answerConnect(_req: unknown, socket: Duplex): void {
+  socket.on("error", () => socket.destroy());
+  if (socket.writable) socket.end(CONNECT_RESPONSE);
+  else socket.destroy();
+}
 
 /** The server's `clientError` handler. */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {

@@ -34,12 +34,22 @@ export const unknownToken = (message = "Invalid access token passed.") =>
 /** Synapse's exact answer to an expired access token: the client should refresh, not log out. */
 export const expiredToken = () => new MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", { soft_logout: true });
 export const unrecognized = (status = 404, message = "Unrecognized request") => new MatrixError(status, "M_UNRECOGNIZED", message);
+/** Spec "API standards": a method the endpoint (here: the whole client-server API) does not know. */
+export const methodNotAllowed = () =>
+  new MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request", {}, { Allow: "GET, HEAD, POST, PUT, DELETE, OPTIONS" });
+/** RFC 9112 §3.2: a server must answer 400 to a request with more than one Host field. */
+export const duplicateHost = () => new MatrixError(400, "M_UNKNOWN", "More than one Host header");
 export const badPath = () => new MatrixError(400, "M_UNRECOGNIZED", "Request path is not in canonical form");
 /** RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (Node's own answer would be an empty body). */
 export const missingHost = () => new MatrixError(400, "M_UNKNOWN", "Missing Host header");
 export const tooLarge = () => new MatrixError(413, "M_TOO_LARGE", "Request body too large");
 export const upstreamUnreachable = () => new MatrixError(502, "M_UNKNOWN", "The homeserver is unreachable");
 export const upstreamTimeout = () => new MatrixError(504, "M_UNKNOWN", "The homeserver did not answer in time");
+/** The homeserver answered a proxied request with one of its own credentials: never relayed (see proxy/credential-scan.ts). */
+export const upstreamCredentialRefused = () =>
+  new MatrixError(502, "M_UNKNOWN", "The homeserver answered with something the gateway does not relay");
+/** Every socket to the homeserver stayed busy for `upstream.socket_wait`. */
+export const upstreamPoolBusy = () => new MatrixError(503, "M_UNKNOWN", "The homeserver connection pool is busy");
 export const upstreamFailed = () => new MatrixError(502, "M_UNKNOWN", "The homeserver answered with an error");
 export const internalError = () => new MatrixError(500, "M_UNKNOWN", "Internal server error");
 export const unavailable = (message = "Service temporarily unavailable") => new MatrixError(503, "M_UNKNOWN", message);

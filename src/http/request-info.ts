@@ -23,8 +23,13 @@ export interface RequestInfo {
   upstreamMs: number | undefined;
   /** A refresh's outcome when the status alone does not tell it: `retry_in_grace` or `theft`. */
   outcome: string | undefined;
-  /** Counted against the address's in-flight cap (to be given back when the response closes). */
-  inFlight: boolean;
+  /**
+   * The homeserver's answer is inspected for a credential before it is relayed, whatever the method (a
+   * sub-path of an auth endpoint; POST answers always are).
+   */
+  inspectAnswer: boolean;
+  /** The key counted against an in-flight cap (address or user), to be given back when the response closes. */
+  inFlightKey: string | undefined;
 }
 
 const WELL_FORMED_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -42,6 +47,7 @@ export function newRequestInfo(req: IncomingMessage): RequestInfo {
     upstreamStart: 0,
     upstreamMs: undefined,
     outcome: undefined,
-    inFlight: false,
+    inFlightKey: undefined,
+    inspectAnswer: false,
   };
 }

@@ -3,7 +3,7 @@
  * redacted, and URLs are scrubbed of `access_token` before they are logged.
  */
 import pino, { type Logger } from "pino";
-import { decodeQueryComponent } from "../http/query.js";
+import { maskParams } from "../http/query.js";
 
 export type { Logger };
 
@@ -70,22 +70,14 @@ export function requestLineLogger(logger: Logger, bufferBytes: number): Logger {
   return pino({ level: logger.level, base: undefined }, batchedStdout).child(logger.bindings());
 }
 
+/** Query parameters whose value is a secret: the gateway's own token, however its name is spelled. */
+const SECRET_PARAMS: ReadonlySet<string> = new Set(["access_token"]);
+
 /**
- * The URL as it may be logged: the value of every query parameter whose *decoded* name is
- * `access_token` is replaced (the gateway reads `%61ccess_token` as the token too, so it must be hidden too).
+ * The URL as it may be logged: the value of every query parameter whose *decoded* name is `access_token`
+ * is replaced, with the query split as the homeserver splits it (`&` and `;`): the gateway reads
+ * `%61ccess_token` and `;access_token=` as the token too, so it must hide them too.
  */
 export function scrubUrl(url: string): string {
-  const queryStart = url.indexOf("?");
-  if (queryStart === -1) return url;
-  const params = url.slice(queryStart + 1).split("&");
-  let scrubbed = false;
-  for (let i = 0; i < params.length; i++) {
-    const param = params[i] as string;
-    const eq = param.indexOf("=");
-    if (eq !== -1 && decodeQueryComponent(param.slice(0, eq)) === "access_token") {
-      params[i] = `${param.slice(0, eq)}=[redacted]`;
-      scrubbed = true;
-    }
-  }
-  return scrubbed ? `${url.slice(0, queryStart)}?${params.join("&")}` : url;
+  return maskParams(url, SECRET_PARAMS, "[redacted]");
 }

@@ -7,16 +7,30 @@
  *   fields minus hop-by-hop ones — and any a client names in `Connection`, so a client cannot strip the
  *   credential the gateway sets — plus the credential, `X-Forwarded-For` and `X-Request-Id`.
  * - Responses are relayed by hand (`selfHandleResponse`) so that a `401 M_UNKNOWN_TOKEN` answered to a
- *   session's own credential can end that session.
+ *   session's own credential can end that session, and so that the answer to a POST is inspected before it
+ *   is relayed: one that carries a homeserver credential is dropped (`credential-scan.ts`).
+ * - Two connection pools: long-polls (`/sync?timeout=…`) have one of their own without a cap, so that they
+ *   never queue behind, or block, short requests; short requests share `upstream.max_sockets`, and one that
+ *   waits longer than `upstream.socket_wait` for a socket is answered `503`.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import { createProxyServer } from "http-proxy-3";
-import { type MatrixError, tooLarge, unknownToken, upstreamTimeout, upstreamUnreachable } from "../http/errors.js";
+import {
+  type MatrixError,
+  tooLarge,
+  unknownToken,
+  upstreamCredentialRefused,
+  upstreamPoolBusy,
+  upstreamTimeout,
+  upstreamUnreachable,
+} from "../http/errors.js";
+import { paramValues } from "../http/query.js";
 import type { RequestInfo } from "../http/request-info.js";
 import { sendError } from "../http/respond.js";
 import type { Logger } from "../observability/log.js";
 import { scrubUrl } from "../observability/log.js";
+import { CredentialScanner } from "./credential-scan.js";
 
 export interface ForwardOptions {
   /** URL to send upstream: the request's own, minus the gateway's token. */
@@ -39,7 +53,10 @@ export interface ForwarderOptions {
   upstreamUrl: string;
   timeoutMs: number;
   maxLongPollMs: number;
+  /** Sockets of the short-request pool; 0 = no cap. Long-polls have a pool of their own, never capped. */
   maxSockets: number;
+  /** How long a short request may wait for a socket of a full pool before it is answered 503. */
+  socketWaitMs: number;
   logger: Logger;
   /** The upstream answered `401 M_UNKNOWN_TOKEN` to this session's credential. */
   onCredentialRejected: (sessionId: string) => void;
@@ -72,6 +89,20 @@ const RESPONSE_HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connecti
 /** `Connection` values that name no field beyond the hop-by-hop ones: nearly every request and response. */
 const PLAIN_CONNECTION = /^\s*(keep-alive|close)\s*$/i;
 const MAX_REJECTION_BODY = 64 * 1024;
+/**
+ * The answer to a POST is held back up to this many bytes while it is inspected, so that a credential found
+ * in it can still be answered with a clean `502`. A longer answer (none that carries a credential is) is
+ * relayed as it streams, still inspected, and cut off before a credential key would be relayed.
+ */
+const MAX_HELD_ANSWER = 64 * 1024;
+/**
+ * POSTs whose answer is a credential *for a third party*: `…/user/{userId}/openid/request_token` returns an
+ * OpenID token that the client hands to an identity server or widget (spec, "OpenID"); it cannot act on the
+ * homeserver's client API.
+ */
+const THIRD_PARTY_TOKEN_ENDPOINT = /^\/_matrix\/client\/(?:[^/]+\/)+user\/[^/]+\/openid\/request_token$/;
+/** How often requests waiting for a socket of a full pool are checked against their deadline (only while some wait). */
+const SOCKET_WAIT_SWEEP_MS = 100;
 
 /**
  * Header objects are built fresh rather than edited: `delete` turns a V8 object into a slow dictionary,
@@ -88,6 +119,14 @@ interface RequestContext {
   timeoutMs: number;
   timedOut: boolean;
   tooLarge: boolean;
+  /** Waited past `socketWaitMs` for a socket of the full short-request pool. */
+  poolBusy: boolean;
+  /** When the request must have a socket (ms, `performance.now()`); 0 when it did not queue. */
+  socketDeadline: number;
+  /** The client's response, kept only while the request waits for a socket (the sweeper answers it). */
+  res: ServerResponse | undefined;
+  /** The answer is inspected for a homeserver credential before it is relayed (POST). */
+  inspect: boolean;
   proxyReq: http.ClientRequest | undefined;
 }
 
@@ -100,19 +139,54 @@ export type Forwarder = ReturnType<typeof createForwarder>;
 export function createForwarder(config: ForwarderOptions) {
   const target = new URL(config.upstreamUrl);
   const Agent = target.protocol === "https:" ? https.Agent : http.Agent;
-  const agent = new Agent({ keepAlive: true, maxSockets: config.maxSockets });
-  const proxy = createProxyServer({
-    target,
-    toProxy: true,
-    // The upstream URL has no path (config schema): without this the library re-parses the target's "/"
-    // with `new URL()` on every request only to prepend it.
-    prependPath: false,
-    xfwd: false,
-    changeOrigin: false,
-    selfHandleResponse: true,
-    agent,
-  });
-  proxy.on("proxyReq", (proxyReq, req) => {
+  const maxSockets = config.maxSockets > 0 ? config.maxSockets : Number.POSITIVE_INFINITY;
+  const shortAgent = new Agent({ keepAlive: true, maxSockets });
+  const longPollAgent = new Agent({ keepAlive: true });
+  // One proxy per pool, so that no per-request options object makes http-proxy-3 merge options.
+  const proxyFor = (agent: http.Agent) =>
+    createProxyServer({
+      target,
+      toProxy: true,
+      // The upstream URL has no path (config schema): without this the library re-parses the target's "/"
+      // with `new URL()` on every request only to prepend it.
+      prependPath: false,
+      xfwd: false,
+      changeOrigin: false,
+      selfHandleResponse: true,
+      agent,
+    });
+  const shortProxy = proxyFor(shortAgent);
+  const longPollProxy = proxyFor(longPollAgent);
+
+  // Requests queued for a socket of the full short pool, checked by one coarse timer while there are any.
+  const waiting = new Set<RequestContext>();
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweepWaiting = () => {
+    const now = performance.now();
+    for (const context of waiting) {
+      if (context.proxyReq?.socket) waiting.delete(context);
+      else if (now >= context.socketDeadline) {
+        // Answered here and now: a request queued in the agent only learns it was destroyed once a socket frees.
+        waiting.delete(context);
+        context.poolBusy = true;
+        context.proxyReq?.destroy();
+        if (context.res && !context.res.headersSent) answerError(context.res, context.options, upstreamPoolBusy());
+      }
+    }
+    if (waiting.size === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+  const queueForSocket = (context: RequestContext, res: ServerResponse) => {
+    context.res = res;
+    context.socketDeadline = performance.now() + config.socketWaitMs;
+    waiting.add(context);
+    sweeper ??= setInterval(sweepWaiting, SOCKET_WAIT_SWEEP_MS);
+    sweeper.unref();
+  };
+
+  const onProxyReq = (proxyReq: http.ClientRequest, req: IncomingMessage) => {
     const context = (req as ForwardedRequest)[CONTEXT];
     if (!context) return;
     context.proxyReq = proxyReq;
@@ -120,30 +194,53 @@ export function createForwarder(config: ForwarderOptions) {
       context.timedOut = true;
       proxyReq.destroy();
     });
-  });
+  };
 
-  proxy.on("proxyRes", (proxyRes, req, res) => {
+  const onProxyRes = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
     const context = (req as ForwardedRequest)[CONTEXT];
     if (context) context.options.info.upstreamMs = performance.now() - context.options.info.upstreamStart;
     const sessionId = context?.options.sessionId;
+    const onCredential = context?.inspect ? () => refuseCredential(req, context) : undefined;
     if (proxyRes.statusCode === 401 && sessionId !== undefined) {
-      relayRejection(proxyRes, res, context?.options, () => config.onCredentialRejected(sessionId));
+      relayRejection(proxyRes, res, context?.options, () => config.onCredentialRejected(sessionId), onCredential);
+    } else if (onCredential) {
+      relayInspected(proxyRes, res, context?.options, onCredential);
     } else {
       relay(proxyRes, res, context?.options);
     }
-  });
+  };
+
+  const refuseCredential = (req: IncomingMessage, context: RequestContext): MatrixError => {
+    config.logger.error(
+      { event: "upstream_credential_dropped", url: scrubUrl(req.url ?? ""), request_id: context.options.info.requestId },
+      "the homeserver answered a proxied request with a credential: the answer was dropped",
+    );
+    return upstreamCredentialRefused();
+  };
+
+  for (const proxy of [shortProxy, longPollProxy]) {
+    proxy.on("proxyReq", onProxyReq);
+    proxy.on("proxyRes", onProxyRes);
+  }
 
   const onError = (error: Error, req: IncomingMessage, res: ServerResponse | unknown) => {
     const response = res as ServerResponse;
     const context = (req as ForwardedRequest)[CONTEXT];
     if (req.socket.destroyed) return; // the client went away; nothing to answer
+    if (context?.poolBusy) return; // answered 503 when its wait for a socket ran out
     config.logger.warn({ err: error.message, url: scrubUrl(req.url ?? ""), timedOut: context?.timedOut }, "upstream request failed");
     if (response.headersSent) {
       response.destroy();
       return;
     }
-    const error502 = context?.tooLarge ? tooLarge() : context?.timedOut ? upstreamTimeout() : upstreamUnreachable();
-    answerError(response, context?.options, error502);
+    const failure = context?.tooLarge
+      ? tooLarge()
+      : context?.poolBusy
+        ? upstreamPoolBusy()
+        : context?.timedOut
+          ? upstreamTimeout()
+          : upstreamUnreachable();
+    answerError(response, context?.options, failure);
   };
 
   return {
@@ -154,23 +251,36 @@ export function createForwarder(config: ForwarderOptions) {
         answerError(res, options, tooLarge());
         return;
       }
+      const longPoll = longPollMs(options.url, config.maxLongPollMs);
+      const inspect = options.info.inspectAnswer || (req.method === "POST" && !THIRD_PARTY_TOKEN_ENDPOINT.test(options.info.path));
       const context: RequestContext = {
         options,
-        timeoutMs: config.timeoutMs + longPollMs(options.url, config.maxLongPollMs),
+        timeoutMs: config.timeoutMs + longPoll,
         timedOut: false,
         tooLarge: false,
+        poolBusy: false,
+        socketDeadline: 0,
+        res: undefined,
+        inspect,
         proxyReq: undefined,
       };
       if (declaredLength === undefined && req.headers["transfer-encoding"] !== undefined) limitStreamedBody(req, context);
-      req.headers = upstreamRequestHeaders(req.headers, options);
+      req.headers = upstreamRequestHeaders(req.headers, options, inspect);
       req.url = options.url;
       options.info.upstreamStart = performance.now();
       (req as ForwardedRequest)[CONTEXT] = context;
-      proxy.web(req, res, onError);
+      if (longPoll > 0) {
+        longPollProxy.web(req, res, onError);
+        return;
+      }
+      if (maxSockets !== Number.POSITIVE_INFINITY && busySockets(shortAgent) >= maxSockets) queueForSocket(context, res);
+      shortProxy.web(req, res, onError);
     },
     close(): void {
-      proxy.close();
-      agent.destroy();
+      clearInterval(sweeper);
+      for (const proxy of [shortProxy, longPollProxy]) proxy.close();
+      shortAgent.destroy();
+      longPollAgent.destroy();
     },
   };
 }
@@ -190,12 +300,23 @@ function limitStreamedBody(req: IncomingMessage, context: RequestContext): void 
   req.on("data", count);
 }
 
-/** The fields sent upstream: the client's, minus the ones in `NOT_FORWARDED` and any it names in `Connection`, plus the gateway's own. */
-function upstreamRequestHeaders(client: http.IncomingHttpHeaders, options: ForwardOptions): http.IncomingHttpHeaders {
+/** Sockets of `agent` in use (one upstream: one entry). */
+function busySockets(agent: http.Agent): number {
+  let busy = 0;
+  for (const name in agent.sockets) busy += agent.sockets[name]?.length ?? 0;
+  return busy;
+}
+
+/**
+ * The fields sent upstream: the client's, minus the ones in `NOT_FORWARDED` and any it names in `Connection`,
+ * plus the gateway's own. An answer to be inspected is asked for uncompressed (no `Accept-Encoding`).
+ */
+function upstreamRequestHeaders(client: http.IncomingHttpHeaders, options: ForwardOptions, inspect: boolean): http.IncomingHttpHeaders {
   const named = connectionNamed(client.connection);
   const headers = newHeaderFields<string | string[] | undefined>();
   for (const name in client) {
     if (NOT_FORWARDED.has(name) || named?.has(name)) continue;
+    if (inspect && name === "accept-encoding") continue;
     headers[name] = client[name];
   }
   // Passthrough (federation, keys): the client's own Authorization is the request's signature.
@@ -220,12 +341,18 @@ function connectionNamed(connection: string | string[] | undefined): Set<string>
   return named;
 }
 
-/** A long-poll (`/sync?timeout=30000`, `/events?timeout=…`) may stay silent for its whole timeout. */
+/**
+ * A long-poll (`/sync?timeout=30000`, `/events?timeout=…`) may stay silent for its whole timeout: the value of
+ * a real `timeout` query parameter, read as the homeserver reads it (the first one; `&` and `;` separate,
+ * names are decoded), never a `timeout=` that stands inside another parameter or the path.
+ */
 function longPollMs(url: string, max: number): number {
-  const at = url.indexOf("timeout=");
-  if (at === -1) return 0;
-  const value = Number.parseInt(url.slice(at + 8), 10);
-  return Number.isFinite(value) && value > 0 ? Math.min(value, max) : 0;
+  const queryStart = url.indexOf("?");
+  if (queryStart === -1 || (!url.includes("timeout", queryStart) && !url.includes("%", queryStart))) return 0;
+  const [first] = paramValues(url, "timeout");
+  if (first === undefined || !/^\d+$/.test(first)) return 0;
+  const value = Number(first);
+  return value > 0 ? Math.min(value, max) : 0;
 }
 
 /** The forwarder's own answers carry the request id and the gateway's headers too (the router leaves them to the forwarder on this path). */
@@ -302,9 +429,16 @@ function isResponseHopByHop(name: string): boolean {
 /**
  * A 401 to the session's own credential: `M_UNKNOWN_TOKEN` means the homeserver ended that session
  * (device deleted, password changed, account deactivated), so the gateway ends it too and tells the
- * client it is logged out for good. Other 401s (user-interactive auth) pass unchanged.
+ * client it is logged out for good. Other 401s (user-interactive auth) pass unchanged — unless the answer to
+ * be inspected carries a credential (`onCredential`).
  */
-function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, options: ForwardOptions | undefined, onRejected: () => void): void {
+function relayRejection(
+  proxyRes: IncomingMessage,
+  res: ServerResponse,
+  options: ForwardOptions | undefined,
+  onRejected: () => void,
+  onCredential: (() => MatrixError) | undefined,
+): void {
   const chunks: Buffer[] = [];
   let size = 0;
   proxyRes.on("data", (chunk: Buffer) => {
@@ -313,6 +447,10 @@ function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, options:
   });
   proxyRes.on("end", () => {
     const body = Buffer.concat(chunks);
+    if (onCredential && (size > MAX_REJECTION_BODY || !isPlainEncoding(proxyRes) || new CredentialScanner().scan(body))) {
+      answerError(res, options, onCredential());
+      return;
+    }
     let errcode: unknown;
     let error: unknown;
     try {
@@ -329,4 +467,73 @@ function relayRejection(proxyRes: IncomingMessage, res: ServerResponse, options:
     res.end(body);
   });
   proxyRes.on("error", () => res.destroy());
+}
+
+/**
+ * The answer to a POST, relayed only once it is known to carry no homeserver credential: held back up to
+ * `MAX_HELD_ANSWER` bytes (a credential found then is answered `502`), streamed beyond that and cut off
+ * before a credential key is relayed. An answer the gateway cannot read (compressed although it was asked
+ * for none) is refused like one that carries a credential: closed by default.
+ */
+function relayInspected(
+  proxyRes: IncomingMessage,
+  res: ServerResponse,
+  options: ForwardOptions | undefined,
+  onCredential: () => MatrixError,
+): void {
+  const scanner = new CredentialScanner();
+  let held: Buffer[] | undefined = [];
+  let heldBytes = 0;
+  let refused = !isPlainEncoding(proxyRes);
+  const refuse = () => {
+    refused = true;
+    proxyRes.destroy();
+    const error = onCredential();
+    if (res.headersSent) res.destroy();
+    else answerError(res, options, error);
+  };
+  if (refused) {
+    refused = false;
+    refuse();
+    return;
+  }
+  const release = () => {
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes, options));
+    for (const chunk of held as Buffer[]) res.write(chunk);
+    held = undefined;
+  };
+  proxyRes.on("data", (chunk: Buffer) => {
+    if (refused) return;
+    if (scanner.scan(chunk)) return refuse();
+    if (held) {
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes > MAX_HELD_ANSWER) release();
+      return;
+    }
+    if (!res.write(chunk)) {
+      proxyRes.pause();
+      res.once("drain", () => proxyRes.resume());
+    }
+  });
+  proxyRes.on("end", () => {
+    if (refused) return;
+    if (held) {
+      const body = Buffer.concat(held);
+      res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes, options, body.length));
+      res.end(body);
+      return;
+    }
+    res.end();
+  });
+  proxyRes.on("close", () => {
+    if (!proxyRes.complete && !refused) res.destroy();
+  });
+  proxyRes.on("error", () => res.destroy());
+}
+
+/** No `Content-Encoding`, or `identity`: a body the scanner can read. */
+function isPlainEncoding(proxyRes: IncomingMessage): boolean {
+  const encoding = proxyRes.headers["content-encoding"];
+  return encoding === undefined || encoding.trim().toLowerCase() === "identity" || encoding.trim() === "";
 }

@@ -20,10 +20,15 @@ type RateLimitConfig = Config["rate_limits"];
 export type RateLimitHeaders = Record<string, string>;
 
 export interface RateLimits {
-  /** Counts a request in flight for the address; throws 429 at the cap (nothing counted then). */
-  enterInFlight(address: string): void;
-  /** A request counted by `enterInFlight` has ended (its response closed). */
-  leaveInFlight(address: string): void;
+  /**
+   * Counts a request without a token in flight for the address; throws 429 at the cap (nothing counted then).
+   * Returns the key to give back to `leaveInFlight`, or `undefined` when nothing was counted (limits off).
+   */
+  enterInFlight(address: string): string | undefined;
+  /** The same for an authenticated request, counted against its user (exempt users: nothing counted). */
+  enterInFlightUser(userId: string): string | undefined;
+  /** A request counted by `enterInFlight*` has ended (its response closed). */
+  leaveInFlight(key: string): void;
   /** Counts any login attempt from the address (first, before the body is read). */
   loginAttempt(address: string): Promise<RateLimitHeaders>;
   /**
@@ -48,7 +53,8 @@ export interface RateLimits {
 const NO_HEADERS: RateLimitHeaders = Object.freeze({}) as RateLimitHeaders;
 
 export const noRateLimits: RateLimits = {
-  enterInFlight() {},
+  enterInFlight: () => undefined,
+  enterInFlightUser: () => undefined,
   leaveInFlight() {},
   loginAttempt: async () => NO_HEADERS,
   loginAllowed: async () => {},
@@ -70,7 +76,12 @@ export function createRateLimits(
 ): RateLimits {
   if (!config.enabled) return noRateLimits;
   const key = (address: string) => addressKey(address, config.ipv6_prefix);
-  const inFlight = createInFlightLimiter(config.max_in_flight_per_address);
+  const inFlightByAddress = createInFlightLimiter(config.max_in_flight_per_address);
+  const inFlightByUser = createInFlightLimiter(config.max_in_flight_per_user);
+  const tooManyInFlight = () => {
+    onLimited("in_flight");
+    return new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many concurrent requests", { retry_after_ms: 1000 }, { "Retry-After": "1" });
+  };
   const allow = (state: LimitState): LimitState => {
     if (state.allowed) return state;
     onLimited(state.policy);
@@ -94,13 +105,19 @@ export function createRateLimits(
 
   return {
     enterInFlight(address) {
-      if (!inFlight.enter(key(address))) {
-        onLimited("in_flight");
-        throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many concurrent requests", { retry_after_ms: 1000 }, { "Retry-After": "1" });
-      }
+      // Address keys start with a digit or a colon, user IDs with "@": one key space serves both limiters.
+      const addressKeyed = key(address);
+      if (!inFlightByAddress.enter(addressKeyed)) throw tooManyInFlight();
+      return addressKeyed;
     },
-    leaveInFlight(address) {
-      inFlight.leave(key(address));
+    enterInFlightUser(userId) {
+      if (exempt.has(userId)) return undefined;
+      if (!inFlightByUser.enter(userId)) throw tooManyInFlight();
+      return userId;
+    },
+    leaveInFlight(inFlightKey) {
+      if (inFlightKey.startsWith("@")) inFlightByUser.leave(inFlightKey);
+      else inFlightByAddress.leave(inFlightKey);
     },
     async loginAttempt(address) {
       return headersOf(allow(await loginAddress.consume(key(address))));

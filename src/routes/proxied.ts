@@ -28,6 +28,8 @@ export function createProxiedHandler(ctx: RouteContext) {
     session: ActiveSession,
   ): void | Promise<void> => {
     info.userId = session.userId;
+    // Counted against the user, not the address: users behind one NAT do not share a cap (router gives it back).
+    info.inFlightKey = rateLimits.enterInFlightUser(session.userId);
     const limits = rateLimits.authenticated(session.userId, req.method as string, info.path);
     if (limits instanceof Promise) return limits.then((headers) => forwardSession(req, res, info, url, session, headers));
     forwardSession(req, res, info, url, session, limits);
@@ -74,6 +76,7 @@ export function createProxiedHandler(ctx: RouteContext) {
         throw missingToken();
       }
       info.route = "public";
+      info.inFlightKey = rateLimits.enterInFlight(info.address);
       return forwardPublic(req, res, info, forwardUrl);
     }
     info.route = "authenticated";

@@ -6,7 +6,7 @@
  * Otherwise registration is refused with 403 M_FORBIDDEN. Either way it is rate-limited per address.
  */
 import { readJsonBody } from "../http/body.js";
-import { badJson, forbidden, upstreamFailed } from "../http/errors.js";
+import { badJson, forbidden, MatrixError, upstreamFailed } from "../http/errors.js";
 import { withoutParams } from "../http/query.js";
 import { sendJson, setHeaders } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
@@ -25,6 +25,11 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
     const body = await readJsonBody(req, config.http.max_json_body);
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Registration body must be a JSON object");
     const { refresh_token: wantsRefresh, ...forwarded } = body as Record<string, unknown>;
+    // An application service registers its users with its own token, never through the gateway (Synapse's
+    // answer to this type without an appservice token, too).
+    if (forwarded.type === "m.login.application_service") {
+      throw new MatrixError(400, "M_UNKNOWN", "Application service registration is not available through the gateway");
+    }
     if (wantsRefresh !== undefined && typeof wantsRefresh !== "boolean") throw badJson("'refresh_token' must be a boolean");
     // e.g. ?kind=guest; a client's access_token (the gateway's JWT) never goes upstream (contract).
     const query = withoutParams(req.url as string, TOKEN_PARAM).slice(info.path.length);

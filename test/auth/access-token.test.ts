@@ -98,12 +98,12 @@ t.test("an issued token verifies and carries the RFC 9068 header", async (t) => 
     iss: ISSUER,
     aud: AUDIENCE,
     iat: nowS(clock),
-    exp: Math.floor(expiresAt / 1000),
+    exp: expiresAt / 1000,
     jti: String,
   });
 
   const claims = tokens.verify(token);
-  t.same(claims, { sub: "@alice:example.org", sid: "sid-123", jti: payload.jti, iat: nowS(clock), exp: Math.floor(expiresAt / 1000) });
+  t.same(claims, { sub: "@alice:example.org", sid: "sid-123", jti: payload.jti, iat: nowS(clock), exp: expiresAt / 1000 });
 
   const other = tokens.issue("@alice:example.org", "sid-123", expiresAt);
   t.not(other, token, "every token has its own jti");
@@ -114,17 +114,18 @@ t.test("forge() with honest inputs is accepted (the baseline for every hostile c
   t.equal(outcome(tokens, forge(goodHeader(), goodClaims(clock))), "accepted");
 });
 
-t.test("expiry and clock skew", async (t) => {
+t.test("expiry is exact to the millisecond: the clock skew never extends it", async (t) => {
   const { clock, tokens } = setup();
+  clock.advance(123); // not on a whole second: exp carries the milliseconds
   const expiresAt = clock.now() + 60_000;
   const token = tokens.issue("@alice:example.org", "sid", expiresAt);
 
-  clock.advance(60_000);
-  t.equal(outcome(tokens, token), "accepted", "at exp: still inside the skew");
-  clock.advance(SKEW_MS - 1);
-  t.equal(outcome(tokens, token), "accepted", "1 ms before exp + skew");
+  clock.advance(60_000 - 1);
+  t.equal(outcome(tokens, token), "accepted", "1 ms before the advertised expiry");
   clock.advance(1);
-  t.same(outcome(tokens, token), expired, "at exp + skew: expired, soft logout");
+  t.same(outcome(tokens, token), expired, "at the advertised expiry: expired, soft logout (no skew on exp)");
+  clock.advance(SKEW_MS);
+  t.same(outcome(tokens, token), expired, "past expiry + skew");
   clock.advance(3_600_000);
   t.same(outcome(tokens, token), expired, "long after");
 
@@ -202,7 +203,11 @@ t.test("hostile tokens are refused with 401 M_UNKNOWN_TOKEN, soft_logout false",
     ["x5u to an attacker's certificate", forge({ ...goodHeader(), x5u: "https://evil.example/cert.pem" }, claims, ATTACKER_SECRET)],
     ["kid ../../dev/null, signed with an empty key", forge({ ...goodHeader(), kid: "../../dev/null" }, claims, Buffer.alloc(0))],
     ["kid ../../dev/null, signed with an attacker key", forge({ ...goodHeader(), kid: "../../dev/null" }, claims, ATTACKER_SECRET)],
+    // RFC 7515 §4.1.11: a critical extension nobody here understands
+    ["crit header naming an extension", forge({ ...goodHeader(), crit: ["exp"] }, claims)],
+    ["crit header, empty list", forge({ ...goodHeader(), crit: [] }, claims)],
     // claims
+    ["nbf not a number", forge(goodHeader(), { ...claims, nbf: "soon" })],
     ["missing exp (forged by hand)", forge(goodHeader(), without("exp"))],
     ["exp not a number", forge(goodHeader(), { ...claims, exp: String(now + 60) })],
     ["missing iat", forge(goodHeader(), without("iat"))],
@@ -254,10 +259,15 @@ t.test("clock skew boundaries of iat and nbf (RFC 8725: tolerance set on purpose
     ["nbf just inside the skew", { ...claims, nbf: now + SKEW_S }, "accepted"],
     ["nbf just outside the skew", { ...claims, nbf: now + SKEW_S + 1 }, rejected],
     ["nbf in the past", { ...claims, nbf: now - 10 }, "accepted"],
-    ["exp just inside the skew", { ...claims, iat: now - 120, exp: now - SKEW_S + 1 }, "accepted"],
+    ["exp a second ahead", { ...claims, iat: now - 120, exp: now + 1 }, "accepted"],
   ];
   for (const [name, payload, expected] of table) t.same(outcome(tokens, forge(goodHeader(), payload)), expected, name);
-  t.same(outcome(tokens, forge(goodHeader(), { ...claims, iat: now - 120, exp: now - SKEW_S })), expired, "exp just outside the skew");
+  t.same(outcome(tokens, forge(goodHeader(), { ...claims, iat: now - 120, exp: now })), expired, "exp now: expired (no skew on exp)");
+  t.same(
+    outcome(tokens, forge(goodHeader(), { ...claims, iat: now - 120, exp: now - SKEW_S + 1 })),
+    expired,
+    "exp within what the skew once allowed",
+  );
 });
 
 t.test("missing exp, signed by jsonwebtoken itself with the real secret, is refused", async (t) => {

@@ -69,7 +69,8 @@ t.test("the minimal file yields every documented default", async (t) => {
     ["upstream.url", "http://127.0.0.1:8008"],
     ["upstream.timeout", 60 * SECOND],
     ["upstream.max_long_poll", 5 * MINUTE],
-    ["upstream.max_sockets", 128],
+    ["upstream.max_sockets", 1024],
+    ["upstream.socket_wait", 5 * SECOND],
     ["jwt.create_secret_file", false],
     ["jwt.issuer", "matrix-auth-gateway"],
     ["jwt.audience", "example.org"], // default: server_name
@@ -552,10 +553,28 @@ t.test("every invalid file names FILE:LINE:COL: dotted.path: message", async (t)
       yaml: `${MINIMAL}http:\n  headers_timeout: 10s\n  request_timeout: 5s\n`,
       lines: ["gw.yaml:6:3: http.request_timeout: must not be shorter than http.headers_timeout"],
     },
-    ...["get /_matrix/client/versions", "GET", "GET _matrix/client/versions", "GET, POST /x", "GET /a b"].map((entry) => ({
+    ...["get /_matrix/client/versions", "GET", "GET _matrix/client/versions", "GET, POST /x"].map((entry) => ({
       name: `bad public_endpoints entry ${JSON.stringify(entry)}`,
       yaml: `${MINIMAL}public_endpoints:\n  - GET /ok\n  - ${entry}\n`,
       lines: ['gw.yaml:6:5: public_endpoints.1: must be "METHOD[,METHOD] /path/pattern"'],
+    })),
+    // Malformed patterns are config errors at their position; none of them may hang start-up (an unclosed
+    // "{" once did, after passing --check).
+    ...(
+      [
+        ["GET /a b", "a path pattern has no spaces"],
+        ["GET /_matrix/client/{r0,v3/login", '"{" without a closing "}"'],
+        ["GET /_matrix/client/{r0,{v3}}/login", '"{" inside "{…}" at character 25: alternatives do not nest'],
+        ["GET /_matrix/client/{r0,}/login", 'empty alternative in "{…}" at character 25'],
+        ["GET /_matrix/client/r0}/login", '"}" without "{" at character 23'],
+        ["GET /_matrix/client/{r*}/login", '"*" inside "{…}" at character 23: alternatives are literal'],
+        ["GET /_matrix/**/login", '"**" is only allowed as a last segment, "/**"'],
+        ["GET /_matrix/client/x**", '"**" is only allowed as a last segment, "/**"'],
+      ] as const
+    ).map(([entry, message]) => ({
+      name: `malformed public_endpoints pattern ${JSON.stringify(entry)}`,
+      yaml: `${MINIMAL}public_endpoints:\n  - GET /ok\n  - ${entry}\n`,
+      lines: [`gw.yaml:6:5: public_endpoints.1: ${message}`],
     })),
     ...["/_matrix/federation", "_matrix/federation/", "/a b/", "/a?b/"].map((prefix) => ({
       name: `bad passthrough prefix ${JSON.stringify(prefix)}`,

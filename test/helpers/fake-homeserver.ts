@@ -9,7 +9,11 @@
  *   `m.login.application_service` and logs them in with it (spec, Client-Server API, "Appservice Login");
  * - `enableRegistration()`: `POST /register` with user-interactive auth (`m.login.dummy`) and guests;
  * - `setResponseHeaders()`: extra header lines on every answer (an upstream `X-Request-Id`, a `Connection`
- *   naming a hop-by-hop field), to test what the gateway relays of the homeserver's response headers.
+ *   naming a hop-by-hop field), to test what the gateway relays of the homeserver's response headers;
+ * - `serveAuthOnAnySpelling()`: a careless homeserver that answers *any* spelling of login, register, refresh,
+ *   tokenrefresh and logout that the gateway forwards (any version segment, case, escape, trailing slash,
+ *   sub-path) with a fresh homeserver credential, and records it in `authHits`: what the gateway must never let
+ *   through. The gateway's own calls (login, logout, registration: no `X-Request-Id`) are answered as usual.
  */
 import crypto from "node:crypto";
 import http from "node:http";
@@ -68,6 +72,12 @@ export interface FakeHomeserver {
   passwords(): string[];
   /** Whether the user exists (added, registered, or registered by an appservice). */
   hasUser(localpart: string): boolean;
+  /** Proxied requests that reached an auth handler of the careless mode (`serveAuthOnAnySpelling`). */
+  authHits: { method: string; url: string }[];
+  /** Answers any spelling of an auth endpoint the gateway forwards with a homeserver credential (see above). */
+  serveAuthOnAnySpelling(): void;
+  /** Answers `path` (exact, any method) with this JSON body, to test what the gateway relays; undefined removes it. */
+  setCannedAnswer(path: string, answer: { status: number; body: string; headers?: Record<string, string> } | undefined): void;
   /** Every `POST /_matrix/client/{r0,v3}/register` received, whether or not registration is on. */
   registerRequests: RegisterRequest[];
   /** Accepts `asToken` as an application service's token from now on. */
@@ -101,6 +111,9 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
   let delayMs = 0;
   let bodyDelayMs = 0;
   let extraResponseHeaders: Record<string, string | string[]> = {};
+  let careless = false;
+  const authHits: { method: string; url: string }[] = [];
+  const canned = new Map<string, { status: number; body: string; headers?: Record<string, string> }>();
 
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}) => {
     const text = JSON.stringify(body);
@@ -189,6 +202,23 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     const url = new URL(req.url ?? "/", "http://x");
     const path = url.pathname;
     const method = req.method ?? "GET";
+
+    const cannedAnswer = canned.get(path);
+    if (cannedAnswer) {
+      res.writeHead(cannedAnswer.status, { "Content-Type": "application/json", ...cannedAnswer.headers });
+      return void res.end(cannedAnswer.body);
+    }
+    if (careless && req.headers["x-request-id"] !== undefined && CARELESS_AUTH.test(safeDecode(path))) {
+      authHits.push({ method, url: req.url ?? "" });
+      const device = newDevice(`@alice:${serverName}`);
+      return json(res, 200, {
+        user_id: `@alice:${serverName}`,
+        access_token: device.accessToken,
+        refresh_token: `syr_${crypto.randomBytes(12).toString("base64url")}`,
+        device_id: device.deviceId,
+        home_server: serverName,
+      });
+    }
 
     if (method === "GET" && path === "/_matrix/client/versions") return json(res, 200, { versions: ["r0.6.1", "v1.1", "v1.11"] });
     if (method === "GET" && /^\/_matrix\/client\/(r0|v3)\/publicRooms$/.test(path))
@@ -365,6 +395,14 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     tokens,
     logins,
     logouts,
+    authHits,
+    serveAuthOnAnySpelling: () => {
+      careless = true;
+    },
+    setCannedAnswer: (path, answer) => {
+      if (answer) canned.set(path, answer);
+      else canned.delete(path);
+    },
     addUser: (localpart, password) => users.set(localpart.toLowerCase(), password),
     passwords: () => [...users.values()].filter((p): p is string => typeof p === "string"),
     hasUser: (localpart) => users.has(localpart.toLowerCase()),
@@ -395,6 +433,17 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
         server.close(() => resolve());
       }),
   };
+}
+
+/** Any version segment(s), any case, escapes decoded, any sub-path: what a careless homeserver would route to its auth handlers. */
+const CARELESS_AUTH = /^\/_matrix\/client\/(?:[^/]*\/){0,3}(?:login|register|refresh|tokenrefresh[^/]*|logout)(?:\/.*)?$/i;
+
+function safeDecode(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }
 
 /** The JSON object in `body`, or undefined. */

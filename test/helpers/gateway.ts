@@ -44,13 +44,15 @@ export interface StartOptions {
   rateLimits?: string;
   /** Replaces the `jwt:` line (key sets); by default one HS256 secret. */
   jwtYaml?: string;
+  /** More keys of the `upstream:` block, e.g. `max_sockets: 2, socket_wait: 500ms`. */
+  upstreamYaml?: string;
 }
 
 export function testConfig(upstreamUrl: string, options: StartOptions = {}): Config {
   const text = [
     `server_name: ${SERVER_NAME}`,
     "listen: {host: 127.0.0.1, port: 0}",
-    `upstream: {url: "${upstreamUrl}", timeout: 2s}`,
+    `upstream: {url: "${upstreamUrl}", timeout: 2s${options.upstreamYaml ? `, ${options.upstreamYaml}` : ""}}`,
     options.jwtYaml ?? `jwt: {secret: "${TEST_SECRET}"}`,
     options.storeYaml ?? "store: {type: memory}",
     options.tokens ?? "tokens: {access_ttl: 5m, refresh_ttl: 1d, session_max_age: 7d, refresh_reuse_grace: 30s}",

@@ -187,8 +187,8 @@ async function longPoll(gw: Gw, token: string, signal?: AbortSignal): Promise<{ 
   return { done: reply };
 }
 
-t.test("in-flight cap: concurrent requests per address", async (t) => {
-  const gw = await startLimited(t, { ...limits({}), max_in_flight_per_address: 2 }, PROXIED);
+t.test("in-flight cap: concurrent authenticated requests per user", async (t) => {
+  const gw = await startLimited(t, { ...limits({}), max_in_flight_per_user: 2, max_in_flight_per_address: 2 }, PROXIED);
   const { access_token } = await gw.login();
   const polls = [await longPoll(gw, access_token), await longPoll(gw, access_token)];
   t.equal(gw.homeserver.received.filter((r) => r.url.includes("/sync")).length, 2, "both long-polls are in flight");
@@ -197,18 +197,42 @@ t.test("in-flight cap: concurrent requests per address", async (t) => {
   t.equal(third.status, 429);
   t.strictSame(third.body, { errcode: "M_LIMIT_EXCEEDED", error: "Too many concurrent requests", retry_after_ms: 1000 });
   t.equal(third.headers.get("retry-after"), "1");
+  const fromElsewhere = await get(gw, "/_matrix/client/v3/account/whoami", { ...bearer(access_token), ...from("198.51.100.1") });
+  t.equal(fromElsewhere.status, 429, "the same user from another address shares the cap");
+  const bob = await gw.login({ user: "bob", password: "builder" });
+  t.equal((await whoami(gw, bob.access_token)).status, 200, "another user from the same address is not affected");
   const login = await gw.request("/_matrix/client/v3/login", { method: "POST", body: "{}" });
-  t.equal(login.status, 429, "the gateway's own endpoints count too");
-  const elsewhere = await get(gw, "/_matrix/client/v3/account/whoami", { ...bearer(access_token), ...from("198.51.100.1") });
-  t.equal(elsewhere.status, 200, "another address is not affected");
+  t.equal(login.status, 400, "requests without a token count against the address, which has room");
 
   for (const poll of await Promise.all(polls.map((p) => p.done))) t.equal(poll.status, 200, "the long-polls were not cut short");
   t.equal((await whoami(gw, access_token)).status, 200, "once they finished, requests pass again");
   t.equal((await whoami(gw, access_token)).status, 200);
 });
 
+t.test("in-flight cap: concurrent requests without a token per address", async (t) => {
+  const gw = await startLimited(t, { ...limits({}), max_in_flight_per_address: 2 }, PROXIED);
+  const { access_token } = await gw.login();
+  gw.homeserver.setDelay(1500);
+  const held = [gw.request("/_matrix/client/versions"), gw.request("/_matrix/client/versions")];
+  // Waiting for the event (both reached the homeserver), bounded: never a fixed sleep.
+  for (let i = 0; i < 200 && gw.homeserver.received.filter((r) => r.url === "/_matrix/client/versions").length < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const third = await gw.request("/_matrix/client/versions");
+  t.equal(third.status, 429, "a third public request from the address");
+  t.strictSame(third.body, { errcode: "M_LIMIT_EXCEEDED", error: "Too many concurrent requests", retry_after_ms: 1000 });
+  const login = await gw.request("/_matrix/client/v3/login", { method: "POST", body: "{}" });
+  t.equal(login.status, 429, "the gateway's own endpoints count too");
+  const elsewhere = await get(gw, "/_matrix/client/versions", from("198.51.100.1"));
+  t.equal(elsewhere.status, 200, "another address is not affected");
+  gw.homeserver.setDelay(0);
+  t.equal((await whoami(gw, access_token)).status, 200, "an authenticated request counts against its user, not the address");
+  for (const reply of await Promise.all(held)) t.equal(reply.status, 200);
+  t.equal((await gw.request("/_matrix/client/versions")).status, 200, "once they finished, requests pass again");
+});
+
 t.test("in-flight cap: a request the client abandons frees its slot", async (t) => {
-  const gw = await startLimited(t, { ...limits({}), max_in_flight_per_address: 1 });
+  const gw = await startLimited(t, { ...limits({}), max_in_flight_per_user: 1 });
   const { access_token } = await gw.login();
   const abort = new AbortController();
   await longPoll(gw, access_token, abort.signal);

@@ -25,9 +25,10 @@ function decodedName(name: string): string {
     return name;
   }
 }
+/** The parameters as the homeserver splits them: Synapse (Twisted) on `&` and `;` alike. */
 const queryParams = (url: string) => {
   const at = url.indexOf("?");
-  return at === -1 ? [] : url.slice(at + 1).split("&");
+  return at === -1 ? [] : url.slice(at + 1).split(/[&;]/);
 };
 const nameOf = (param: string) => (param.includes("=") ? param.slice(0, param.indexOf("=")) : param);
 
@@ -54,8 +55,8 @@ t.test("extractToken: only MatrixErrors, and no access_token parameter is ever f
   const param = fc.tuple(name, fc.boolean(), value).map(([n, hasValue, v]) => (hasValue ? `${n}=${v}` : n));
   const url = fc.oneof(
     fc
-      .tuple(fc.constantFrom("/_matrix/client/v3/account/whoami", "/p", "/"), fc.array(param, { maxLength: 6 }))
-      .map(([path, params]) => (params.length ? `${path}?${params.join("&")}` : path)),
+      .tuple(fc.constantFrom("/_matrix/client/v3/account/whoami", "/p", "/"), fc.array(param, { maxLength: 6 }), fc.constantFrom("&", ";"))
+      .map(([path, params, separator]) => (params.length ? `${path}?${params.join(separator)}` : path)),
     fc.string({ maxLength: 40 }),
   );
   const header = fc.tuple(
