@@ -164,13 +164,14 @@ export function createForwarder(config: ForwarderOptions) {
   const sweepWaiting = () => {
     const now = performance.now();
     for (const context of waiting) {
-      if (context.proxyReq?.socket) waiting.delete(context);
+      // http-proxy-3 hands out `proxyReq` once the agent gave it a socket: from then on it is not waiting.
+      if (context.proxyReq) waiting.delete(context);
       else if (now >= context.socketDeadline) {
-        // Answered here and now: a request queued in the agent only learns it was destroyed once a socket frees.
+        // Answered here and now; `onProxyReq` stops the request if the agent hands it a socket later.
         waiting.delete(context);
         context.poolBusy = true;
-        context.proxyReq?.destroy();
         if (context.res && !context.res.headersSent) answerError(context.res, context.options, upstreamPoolBusy());
+        context.res = undefined;
       }
     }
     if (waiting.size === 0) {
@@ -190,6 +191,11 @@ export function createForwarder(config: ForwarderOptions) {
     const context = (req as ForwardedRequest)[CONTEXT];
     if (!context) return;
     context.proxyReq = proxyReq;
+    // Its wait ran out and the client got its 503: it must not reach the homeserver after all.
+    if (context.poolBusy) {
+      proxyReq.destroy();
+      return;
+    }
     proxyReq.setTimeout(context.timeoutMs, () => {
       context.timedOut = true;
       proxyReq.destroy();

@@ -117,6 +117,9 @@ t.test("a capped short-request pool: waiting for a connection is bounded (503), 
   t.strictSame(third.body, { errcode: "M_UNKNOWN", error: "The homeserver connection pool is busy" });
   t.ok(ms >= 450 && ms < 1_800, `after ${Math.round(ms)} ms: about socket_wait, before a connection came free`);
   for (const reply of await Promise.all(held)) t.equal(reply.status, 200, "the held requests were answered");
+  // Once a connection came free, the request that gave up waiting was not sent after all.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.equal(gw.homeserver.received.filter((r) => r.url.endsWith("/whoami")).length, 2, "the refused request never reached the homeserver");
 
   // A long-poll uses its own pool: the cap on short requests never holds it up.
   gw.homeserver.setDelay(0);
