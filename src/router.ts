@@ -152,12 +152,21 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     observe(req, res, info);
   };
 
+  // One `close` listener for every response, reading its request and info off the response itself: a
+  // closure per request would cost an allocation on the hot path.
+  function onClose(this: TrackedResponse): void {
+    finish(this[REQUEST] as IncomingMessage, this, this[INFO] as RequestInfo);
+  }
+
   return (req: IncomingMessage, res: ServerResponse): void => {
     // X-Request-Id goes on every answer: set here for the gateway's own, by the forwarder for relayed ones
     // (in one object with the upstream's headers, which spares Node a merge per header).
     const info = newRequestInfo(req);
+    const tracked = res as TrackedResponse;
+    tracked[REQUEST] = req;
+    tracked[INFO] = info;
     // `close` comes once per response; `on` spares the wrapper `once` would allocate.
-    res.on("close", () => finish(req, res, info));
+    res.on("close", onClose);
     try {
       route(req, res, info)?.catch((error: unknown) => fail(req, res, info, error));
     } catch (error) {
@@ -165,6 +174,10 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     }
   };
 }
+
+const REQUEST = Symbol("request");
+const INFO = Symbol("request info");
+type TrackedResponse = ServerResponse & { [REQUEST]?: IncomingMessage; [INFO]?: RequestInfo };
 
 /** RFC 9112 §3.2: a request with more than one Host field is answered 400 (Node keeps only the first). */
 function hasSecondHost(rawHeaders: string[]): boolean {

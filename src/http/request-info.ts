@@ -2,9 +2,9 @@
  * What the gateway learns about one request on its way through, for the handlers, the request log
  * line and the metrics. Created by the router; one small object per request.
  */
-import crypto from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { RouteLabel } from "../observability/metrics.js";
+import { newRequestId } from "./request-id.js";
 
 export interface RequestInfo {
   /** `performance.now()` when the request arrived. */
@@ -36,7 +36,7 @@ const WELL_FORMED_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function newRequestInfo(req: IncomingMessage): RequestInfo {
   const given = req.headers["x-request-id"];
-  const requestId = typeof given === "string" && WELL_FORMED_ID.test(given) ? given : crypto.randomUUID();
+  const requestId = typeof given === "string" && WELL_FORMED_ID.test(given) ? given : newRequestId();
   return {
     startedAt: performance.now(),
     path: "",

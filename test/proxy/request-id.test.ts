@@ -5,7 +5,9 @@
  * upstream's headers, for relayed answers — where an upstream `X-Request-Id` is dropped. Each answer
  * must carry exactly one such line, with the id the homeserver was sent (when it was sent one).
  */
+
 import t, { type Test } from "tap";
+import { GENERATED_REQUEST_ID } from "../../src/http/request-id.js";
 import type { ReceivedRequest } from "../helpers/fake-homeserver.js";
 import { bearer, startGateway, type TestGateway } from "../helpers/gateway.js";
 import { headerLines, type RawReply, type RawRequest, rawRequest } from "../helpers/raw-reply.js";
@@ -13,7 +15,7 @@ import { LOOSE, startLimited } from "../ratelimit/limits.js";
 
 const V3 = "/_matrix/client/v3";
 const WHOAMI = `${V3}/account/whoami`;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const UUID = GENERATED_REQUEST_ID; // a fresh id of the gateway's own
 const MiB = 1024 * 1024;
 const CORS = "access-control-allow-origin";
 
@@ -287,4 +289,13 @@ t.test("with rate limits on: RateLimit-* and one X-Request-Id on a relayed answe
   t.match(limited.body, { errcode: "M_LIMIT_EXCEEDED", error: "Too many requests", retry_after_ms: Number });
   t.same(headerLines(limited, "x-request-id"), ["limited-2"]);
   t.same(gw.homeserver.received.slice(mark), [], "refused before the homeserver");
+});
+
+t.test("fresh request ids are unique: a per-process prefix and a counter", async (t) => {
+  const { newRequestId } = await import("../../src/http/request-id.js");
+  const ids = new Set<string>();
+  for (let i = 0; i < 100_000; i++) ids.add(newRequestId());
+  t.equal(ids.size, 100_000, "100,000 ids, no repeat");
+  const [first] = ids;
+  t.match(first, GENERATED_REQUEST_ID);
 });

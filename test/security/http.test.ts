@@ -36,6 +36,7 @@
 import http from "node:http";
 import net from "node:net";
 import t from "tap";
+import { GENERATED_REQUEST_ID } from "../../src/http/request-id.js";
 import { newRequestInfo } from "../../src/http/request-info.js";
 import { bearer, startGateway, type TestGateway } from "../helpers/gateway.js";
 import { expectError } from "../helpers/session-api.js";
@@ -43,7 +44,7 @@ import { expectError } from "../helpers/session-api.js";
 const V3 = "/_matrix/client/v3";
 const WHOAMI = `${V3}/account/whoami`;
 const MiB = 1024 * 1024;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const UUID = GENERATED_REQUEST_ID; // a fresh id of the gateway's own
 
 const portOf = (gw: TestGateway) => Number(new URL(gw.url).port);
 const receivedAt = (gw: TestGateway, pathPrefix: string) => gw.homeserver.received.filter((r) => r.url.startsWith(pathPrefix));
