@@ -11,6 +11,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
+import { Readable } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import { type MatrixError, tooLarge, unknownToken, upstreamTimeout, upstreamUnreachable } from "../http/errors.js";
 import type { RequestInfo } from "../http/request-info.js";
@@ -33,6 +34,8 @@ export interface ForwardOptions {
   maxBodyBytes: number;
   /** The gateway's own headers for whatever answer comes (`RateLimit-*`), written with the upstream's in one object. */
   responseHeaders?: Readonly<Record<string, string>>;
+  /** A body the gateway has read and rewritten, sent instead of the request's own (which is consumed by then). */
+  body?: Buffer;
 }
 
 export interface ForwarderOptions {
@@ -148,7 +151,8 @@ export function createForwarder(config: ForwarderOptions) {
 
   return {
     forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
-      const declaredLength = req.headers["content-length"];
+      const { body } = options;
+      const declaredLength = body === undefined ? req.headers["content-length"] : String(body.length);
       if (declaredLength !== undefined && Number(declaredLength) > options.maxBodyBytes) {
         req.resume();
         answerError(res, options, tooLarge());
@@ -166,7 +170,9 @@ export function createForwarder(config: ForwarderOptions) {
       req.url = options.url;
       options.info.upstreamStart = performance.now();
       (req as ForwardedRequest)[CONTEXT] = context;
-      proxy.web(req, res, onError);
+      // http-proxy-3 pipes `buffer` upstream in place of `req`.
+      if (body === undefined) proxy.web(req, res, onError);
+      else proxy.web(req, res, { buffer: Readable.from([body]) }, onError);
     },
     close(): void {
       proxy.close();
@@ -202,6 +208,8 @@ function upstreamRequestHeaders(client: http.IncomingHttpHeaders, options: Forwa
   if (options.passthrough && client.authorization !== undefined && !named?.has("authorization"))
     headers.authorization = client.authorization;
   if (options.upstreamToken !== undefined) headers.authorization = `Bearer ${options.upstreamToken}`;
+  // A rewritten body has its own length; the client's Transfer-Encoding is never forwarded (NOT_FORWARDED).
+  if (options.body !== undefined) headers["content-length"] = String(options.body.length);
   headers["x-forwarded-for"] = options.info.address;
   headers["x-request-id"] = options.info.requestId;
   return headers;
