@@ -91,17 +91,10 @@ export function createUiaFence(ctx: RouteContext): UiaFence | undefined {
     const named = user.startsWith("@") ? user : `@${user}:${config.server_name}`;
     if (named.toLowerCase() !== session.userId.toLowerCase()) throw forbidden("You can only confirm your own identity");
 
-    // The failed-login limits of the account: UIA must not become a way around them to guess passwords.
-    await rateLimits.loginAllowed(info.address, session.userId);
-    let ok: boolean;
-    try {
-      ok = await checkPassword(session.userId, password);
-    } catch (error) {
-      await rateLimits.loginUnchecked(info.address, session.userId);
-      throw error;
-    }
-    if (!ok) {
-      await rateLimits.loginRefused(info.address, session.userId);
+    // The failed-login limits of the account, shared with login: UIA must not become a way around them to guess
+    // passwords. Counted as failed in advance (an error of the check itself stays counted: it fails safe).
+    await rateLimits.reauthAllowed(info.address, session.userId);
+    if (!(await checkPassword(session.userId, password))) {
       logger.info({ event: "uia_failed", user_id: session.userId, endpoint: endpoint.name }, "user-interactive auth refused");
       throw uiaFailed("M_FORBIDDEN", "Invalid password", sessionId(auth));
     }

@@ -333,6 +333,26 @@ t.test("repeated wrong passwords hit the failed-login limit of the account: 429"
   for (const [name, value] of Object.entries(CORS)) t.equal(limited.headers.get(name), value);
 });
 
+t.test("the account's successful-login limit neither refuses nor counts user-interactive auth", async (t) => {
+  const gw = await startAppserviceGateway(t, {
+    rateLimits: rateLimitsYaml({
+      login: loginLimits({ per_account: { points: 1, duration: "1h" } }),
+      per_user: LOOSE,
+      public: { per_address: LOOSE },
+    }),
+  });
+  t.capture(Date, "now", () => gw.clock.now());
+  const { access_token } = await loginAs(gw); // the one login the hour allows
+  for (let i = 0; i < 3; i++) {
+    const reply = await send(gw, "POST", `${V3}/delete_devices`, access_token, {
+      devices: [],
+      auth: passwordAuth(PASSWORDS.alice as string),
+    });
+    t.equal(reply.status, 200, `confirmed ${i + 1}: forwarded`);
+  }
+  t.equal((await postJson(gw, `${V3}/login`, passwordAuth(PASSWORDS.alice as string))).status, 429, "a second login is still refused");
+});
+
 t.test("session_token mode: unchanged, the homeserver runs its own UIA with the user's token", async (t) => {
   const gw = await startGateway(t);
   const { access_token, device_id } = await gw.login();
