@@ -13,7 +13,7 @@ import { createAccessTokens } from "./auth/access-token.js";
 import { createSessionService, type SessionService } from "./auth/sessions.js";
 import { type Clock, type RandomBytes, secureRandom, systemClock } from "./clock.js";
 import type { Config } from "./config/schema.js";
-import { type CredentialsSource, createCredentials } from "./credentials/index.js";
+import { type Credentials, type CredentialsSource, createCredentials } from "./credentials/index.js";
 import { trustedProxies } from "./http/client-address.js";
 import { answerClientError, answerConnect } from "./http/client-error.js";
 import { createLogger, type Logger } from "./observability/log.js";
@@ -112,7 +112,9 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
   const upstream = createUpstreamClient(config.upstream.url, config.upstream.timeout);
   const identity =
     config.upstream_identity.mode === "appservice" ? appserviceIdentity(config.upstream_identity.as_token as string) : sessionTokenIdentity;
-  const credentials = deps.credentials ? { source: deps.credentials, close() {} } : createCredentials(config, upstream, logger);
+  const credentials: Credentials = deps.credentials
+    ? { source: deps.credentials, close() {} }
+    : createCredentials(config, upstream, logger);
   const forwarder = createForwarder({
     upstreamUrl: config.upstream.url,
     timeoutMs: config.upstream.timeout,
@@ -129,6 +131,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     config,
     sessions,
     credentials: credentials.source,
+    checkPassword: credentials.checkPassword,
     upstream,
     identity,
     forwarder,
@@ -136,6 +139,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     rateLimits: createRateLimits(config.rate_limits, shared.limiters, (policy) => metrics.rateLimited.inc({ policy })),
     logger,
     metrics,
+    random,
   };
   return {
     config,

@@ -5,10 +5,15 @@ import type { UpstreamClient } from "../upstream/client.js";
 import { withAppserviceDevices } from "./appservice-devices.js";
 import { withAppserviceRegistration } from "./appservice-registration.js";
 import { type CredentialsSource, createUpstreamLogin } from "./upstream-login.js";
-import { openUsersFile } from "./users-file.js";
+import { openUsersFile, type PasswordCheck } from "./users-file.js";
 
 export interface Credentials {
   source: CredentialsSource;
+  /**
+   * The users file's password check alone (`users_file` only): unlike `source`, which with `devices` also
+   * logs a new device in at the homeserver, it only says whether the password is right.
+   */
+  checkPassword?: PasswordCheck;
   close(): void;
 }
 
@@ -20,7 +25,8 @@ export function createCredentials(config: Config, upstream: UpstreamClient, logg
   let source = usersFile.source;
   if (register_users) source = withAppserviceRegistration(source, upstream, as_token as string, logger);
   if (devices) source = withAppserviceDevices(source, upstream, as_token as string, logger);
-  return { source, close: usersFile.close };
+  return { source, checkPassword: usersFile.checkPassword, close: usersFile.close };
 }
 
 export type { CredentialsSource } from "./upstream-login.js";
+export type { PasswordCheck } from "./users-file.js";

@@ -17,8 +17,15 @@ import type { CredentialsSource } from "./upstream-login.js";
 const WATCH_INTERVAL_MS = 2000;
 const DEVICE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
+/**
+ * Whether `password` is the user's (`userId`: `@localpart:server_name`), and nothing more: no session, no
+ * account or device at the homeserver. For the gateway's own user-interactive auth (routes/appservice-uia.ts).
+ */
+export type PasswordCheck = (userId: string, password: string) => Promise<boolean>;
+
 export interface UsersFile {
   source: CredentialsSource;
+  checkPassword: PasswordCheck;
   close(): void;
 }
 
@@ -73,14 +80,19 @@ export function openUsersFile(file: string, serverName: string, logger: Logger):
   // Verified against when the user is unknown, so that both cases cost one scrypt.
   const decoy: ParsedHash = { ...DEFAULT_SCRYPT, salt: crypto.randomBytes(16), hash: crypto.randomBytes(32) };
 
+  const localpartOf = (userId: string) => userId.slice(1, userId.lastIndexOf(`:${serverName}`)).toLowerCase();
+  const checkPassword: PasswordCheck = async (userId, password) => {
+    const stored = users.get(localpartOf(userId));
+    const ok = await verifyPassword(password, stored ?? decoy);
+    return stored !== undefined && ok;
+  };
+
   return {
     source: async (login) => {
-      const localpart = login.userId.slice(1, login.userId.lastIndexOf(`:${serverName}`)).toLowerCase();
-      const stored = users.get(localpart);
-      const ok = await verifyPassword(login.password, stored ?? decoy);
-      if (!stored || !ok) throw invalidPassword();
-      return { userId: `@${localpart}:${serverName}`, deviceId: login.deviceId ?? newDeviceId(), upstreamToken: "" };
+      if (!(await checkPassword(login.userId, login.password))) throw invalidPassword();
+      return { userId: `@${localpartOf(login.userId)}:${serverName}`, deviceId: login.deviceId ?? newDeviceId(), upstreamToken: "" };
     },
+    checkPassword,
     close: () => fs.unwatchFile(file),
   };
 }

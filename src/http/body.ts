@@ -4,9 +4,10 @@ import { MatrixError, notJson, tooLarge } from "./errors.js";
 
 /**
  * Resolves to the parsed body; rejects with 413 M_TOO_LARGE past `maxBytes` (the rest of the body is
- * drained, not buffered, so the answer still reaches the client) or 400 M_NOT_JSON.
+ * drained, not buffered, so the answer still reaches the client) or 400 M_NOT_JSON. An empty body is
+ * `emptyAs` when given (endpoints where a homeserver accepts none, e.g. `DELETE …/devices/{id}`).
  */
-export function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+export function readJsonBody(req: IncomingMessage, maxBytes: number, emptyAs?: unknown): Promise<unknown> {
   return new Promise((resolve, reject) => {
     if (Number(req.headers["content-length"]) > maxBytes) {
       req.resume();
@@ -29,6 +30,10 @@ export function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<un
     req.once("error", () => reject(new MatrixError(400, "M_UNKNOWN", "Request body could not be read")));
     req.once("end", () => {
       if (size > maxBytes) return;
+      if (size === 0 && emptyAs !== undefined) {
+        resolve(emptyAs);
+        return;
+      }
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown);
       } catch {

@@ -15,6 +15,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
+import { Readable } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import {
   type MatrixError,
@@ -47,6 +48,8 @@ export interface ForwardOptions {
   maxBodyBytes: number;
   /** The gateway's own headers for whatever answer comes (`RateLimit-*`), written with the upstream's in one object. */
   responseHeaders?: Readonly<Record<string, string>>;
+  /** A body the gateway has read and rewritten, sent instead of the request's own (which is consumed by then). */
+  body?: Buffer;
 }
 
 export interface ForwarderOptions {
@@ -251,7 +254,8 @@ export function createForwarder(config: ForwarderOptions) {
 
   return {
     forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
-      const declaredLength = req.headers["content-length"];
+      const { body } = options;
+      const declaredLength = body === undefined ? req.headers["content-length"] : String(body.length);
       if (declaredLength !== undefined && Number(declaredLength) > options.maxBodyBytes) {
         req.resume();
         answerError(res, options, tooLarge());
@@ -280,7 +284,9 @@ export function createForwarder(config: ForwarderOptions) {
         return;
       }
       if (maxSockets !== Number.POSITIVE_INFINITY && busySockets(shortAgent) >= maxSockets) queueForSocket(context, res);
-      shortProxy.web(req, res, onError);
+      // http-proxy-3 pipes `buffer` upstream in place of `req`.
+      if (body === undefined) shortProxy.web(req, res, onError);
+      else shortProxy.web(req, res, { buffer: Readable.from([body]) }, onError);
     },
     close(): void {
       clearInterval(sweeper);
@@ -329,6 +335,8 @@ function upstreamRequestHeaders(client: http.IncomingHttpHeaders, options: Forwa
   if (options.passthrough && client.authorization !== undefined && !named?.has("authorization"))
     headers.authorization = client.authorization;
   if (options.upstreamToken !== undefined) headers.authorization = `Bearer ${options.upstreamToken}`;
+  // A rewritten body has its own length; the client's Transfer-Encoding is never forwarded (NOT_FORWARDED).
+  if (options.body !== undefined) headers["content-length"] = String(options.body.length);
   headers["x-forwarded-for"] = options.info.address;
   headers["x-request-id"] = options.info.requestId;
   return headers;

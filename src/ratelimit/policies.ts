@@ -41,6 +41,13 @@ export interface RateLimits {
   loginRefused(address: string, userId: string): Promise<void>;
   loginUnchecked(address: string, userId: string): Promise<void>;
   loginSucceeded(address: string, userId: string): Promise<void>;
+  /**
+   * A password asked again for an authenticated user (the gateway's user-interactive auth in appservice mode):
+   * only the failed-attempt limits apply, as Synapse applies `rc_login.failed_attempts` to its own — it starts
+   * no session, so the account's success limit neither refuses nor counts it. The attempt is counted as failed
+   * in advance, like a login's; settle a right password with `loginSucceeded`.
+   */
+  reauthAllowed(address: string, userId: string): Promise<void>;
   /** Counts any refresh attempt from the address (first, before the body is read). */
   refreshAttempt(address: string): Promise<RateLimitHeaders>;
   /** Counts a refresh of one token chain (`family`), from any address; the headers of the tighter limit. */
@@ -61,6 +68,7 @@ export const noRateLimits: RateLimits = {
   loginRefused: async () => {},
   loginUnchecked: async () => {},
   loginSucceeded: async () => {},
+  reauthAllowed: async () => {},
   refreshAttempt: async () => NO_HEADERS,
   refreshOfSession: async () => NO_HEADERS,
   unauthenticated: async () => NO_HEADERS,
@@ -154,6 +162,15 @@ export function createRateLimits(
     async loginSucceeded(address, userId) {
       const account = userId.toLowerCase();
       await Promise.all([failedAccount.refund(account), failedAddressAccount.reset(`${key(address)} ${account}`)]);
+    },
+    async reauthAllowed(address, userId) {
+      const account = userId.toLowerCase();
+      allow(await failedAccount.consume(account));
+      const byPair = await failedAddressAccount.consume(`${key(address)} ${account}`);
+      if (!byPair.allowed) {
+        await failedAccount.refund(account);
+        allow(byPair);
+      }
     },
     async refreshAttempt(address) {
       return headersOf(allow(await refreshAddress.consume(key(address))));

@@ -1,7 +1,9 @@
 /** What the route handlers share, built once by `gateway.ts`. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SessionService } from "../auth/sessions.js";
+import type { RandomBytes } from "../clock.js";
 import type { Config } from "../config/schema.js";
+import type { PasswordCheck } from "../credentials/index.js";
 import type { CredentialsSource } from "../credentials/upstream-login.js";
 import type { TrustedProxies } from "../http/client-address.js";
 import type { RequestInfo } from "../http/request-info.js";
@@ -16,6 +18,8 @@ export interface RouteContext {
   config: Config;
   sessions: SessionService;
   credentials: CredentialsSource;
+  /** The users file's password check alone (`credentials.source: users_file`); undefined otherwise. */
+  checkPassword: PasswordCheck | undefined;
   upstream: UpstreamClient;
   identity: UpstreamIdentity;
   forwarder: Forwarder;
@@ -23,6 +27,7 @@ export interface RouteContext {
   rateLimits: RateLimits;
   logger: Logger;
   metrics: Metrics;
+  random: RandomBytes;
 }
 
 export type { RequestInfo };

@@ -9,6 +9,7 @@ import type { ActiveSession } from "../auth/sessions.js";
 import { missingToken } from "../http/errors.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
 import type { RateLimitHeaders } from "../ratelimit/policies.js";
+import { createUiaFence } from "./appservice-uia.js";
 import type { RequestInfo, RouteContext } from "./context.js";
 
 /** Media uploads may be larger than other bodies (`http.max_upload_body`, like Synapse's `max_upload_size`). */
@@ -19,6 +20,8 @@ export function createProxiedHandler(ctx: RouteContext) {
   const publicEndpoints = compileEndpoints(ctx.config.public_endpoints);
   const { max_body, max_upload_body } = ctx.config.http;
   const maxBody = (method: string, path: string) => (MEDIA_UPLOADS.matches(method, path) ? max_upload_body : max_body);
+  // Appservice mode only (undefined otherwise): endpoints behind the homeserver's user-interactive auth.
+  const uiaFence = createUiaFence(ctx);
 
   const forwardAs = (
     req: IncomingMessage,
@@ -32,7 +35,7 @@ export function createProxiedHandler(ctx: RouteContext) {
     info.inFlightKey = rateLimits.enterInFlightUser(session.userId);
     const limits = rateLimits.authenticated(session.userId, req.method as string, info.path);
     if (limits instanceof Promise) return limits.then((headers) => forwardSession(req, res, info, url, session, headers));
-    forwardSession(req, res, info, url, session, limits);
+    return forwardSession(req, res, info, url, session, limits);
   };
 
   const forwardSession = (
@@ -42,7 +45,9 @@ export function createProxiedHandler(ctx: RouteContext) {
     url: string,
     session: ActiveSession,
     limitHeaders: RateLimitHeaders,
-  ): void => {
+  ): void | Promise<void> => {
+    const fenced = uiaFence?.(req, res, info, url, session, limitHeaders);
+    if (fenced !== undefined) return fenced;
     const credential = identity.forSession(session, url);
     forwarder.forward(req, res, {
       url: credential.url,

@@ -5,7 +5,8 @@
  *   (`upstream_identity.devices`: logged in through the appservice) uses that device's token; any other
  *   carries the `as_token` and asserts the user with `user_id=@user:server` (Matrix spec, "Identity
  *   assertion"). Deciding per session keeps both kinds working across a reload that flips `devices`. A
- *   client can never choose who it is: any `user_id` or `device_id` it sends is removed first.
+ *   client can never choose who it is, nor use the other powers of the assertion: any `user_id`, `ts` or
+ *   `device_id` it sends is removed first.
  */
 import type { ActiveSession } from "../auth/sessions.js";
 import { withoutParams, withParam } from "../http/query.js";
@@ -24,8 +25,12 @@ export interface UpstreamIdentity {
   anonymous(url: string): string;
 }
 
-/** Parameters of identity assertion that only the gateway may set (`device_id`: MSC3202 / spec v1.7). */
-const ASSERTION_PARAMS = new Set(["user_id", "device_id", "org.matrix.msc3202.device_id"]);
+/**
+ * Query parameters only an application service may set, so only the gateway: `user_id` (identity assertion),
+ * `device_id` (MSC3202 / spec v1.7: acting as one of the user's devices) and `ts` (spec, Application Service
+ * API, "Timestamp massaging": backdates the events it sends). Matched by decoded name (`user%5Fid` too).
+ */
+const ASSERTION_PARAMS = new Set(["user_id", "ts", "device_id", "org.matrix.msc3202.device_id"]);
 
 export const sessionTokenIdentity: UpstreamIdentity = {
   forSession: (session, url) => ({ token: session.upstreamToken, url, sessionBound: true }),
@@ -35,11 +40,19 @@ export const sessionTokenIdentity: UpstreamIdentity = {
 export function appserviceIdentity(asToken: string): UpstreamIdentity {
   return {
     forSession: (session, url) => {
-      const withoutAssertion = withoutParams(url, ASSERTION_PARAMS);
       // A session logged in as a homeserver device uses that device's token; one without (empty) asserts its user.
-      if (session.upstreamToken) return { token: session.upstreamToken, url: withoutAssertion, sessionBound: true };
-      return { token: asToken, url: withParam(withoutAssertion, "user_id", session.userId), sessionBound: false };
+      if (session.upstreamToken) return { token: session.upstreamToken, url: withoutParams(url, ASSERTION_PARAMS), sessionBound: true };
+      return appserviceAssertion(asToken, session.userId, url);
     },
     anonymous: (url) => withoutParams(url, ASSERTION_PARAMS),
   };
+}
+
+/**
+ * The `as_token` asserting `userId`, whatever credential the session has: for the requests the gateway has
+ * put through its own user-interactive auth (routes/appservice-uia.ts), which a device token would send to
+ * the homeserver's UIA, with a password the homeserver does not know.
+ */
+export function appserviceAssertion(asToken: string, userId: string, url: string): UpstreamCredential {
+  return { token: asToken, url: withParam(withoutParams(url, ASSERTION_PARAMS), "user_id", userId), sessionBound: false };
 }

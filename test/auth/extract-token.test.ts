@@ -84,12 +84,15 @@ t.test("the Authorization value is read exactly as `^Bearer +([^\\s]+) *$` (case
   const REFERENCE = /^Bearer +([^\s]+) *$/i;
   const piece = fc.constantFrom("Bearer", "bearer", "BEARER", "Basic", " ", "  ", "\t", "\u00a0", "\u2003", "tok", "a.b.c", "x", "");
   fc.assert(
-    fc.property(fc.array(piece, { maxLength: 6 }).map((parts) => parts.join("")), (value) => {
-      const expected = REFERENCE.exec(value);
-      const got = call(P, auth(value));
-      const want = expected ? { token: expected[1], forwardUrl: P } : BAD_HEADER;
-      if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${JSON.stringify(value)}: ${JSON.stringify(got)}`);
-    }),
+    fc.property(
+      fc.array(piece, { maxLength: 6 }).map((parts) => parts.join("")),
+      (value) => {
+        const expected = REFERENCE.exec(value);
+        const got = call(P, auth(value));
+        const want = expected ? { token: expected[1], forwardUrl: P } : BAD_HEADER;
+        if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${JSON.stringify(value)}: ${JSON.stringify(got)}`);
+      },
+    ),
     { numRuns: 5000 },
   );
   t.pass("5000 generated values read alike");

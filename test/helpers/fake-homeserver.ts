@@ -277,8 +277,8 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
       }
       return reply();
     }
-    if (method === "DELETE" && /^\/_matrix\/client\/(r0|v3)\/devices\//.test(path)) {
-      // User-interactive auth: a 401 that is not a token rejection.
+    if (method === "DELETE" && /^\/_matrix\/client\/(r0|v3)\/devices\//.test(path) && !appservices.has(token)) {
+      // User-interactive auth: a 401 that is not a token rejection. An appservice skips it (as Synapse): echoed below.
       return json(res, 401, { flows: [{ stages: ["m.login.password"] }], params: {}, session: "uia-session" });
     }
     if (method === "GET" && path === "/_matrix/client/v3/set-cookies") {

@@ -78,6 +78,7 @@ function expectAsserted(t: Test, gw: TestGateway, mark: number, userId: string) 
   t.same(params(request.url).getAll("user_id"), [userId], `asserting exactly ${userId}`);
   t.same(params(request.url).getAll("device_id"), [], "no device_id");
   t.same(params(request.url).getAll("org.matrix.msc3202.device_id"), [], "no MSC3202 device_id");
+  t.same(params(request.url).getAll("ts"), [], "no ts");
   t.same(params(request.url).getAll("access_token"), [], "no access_token");
 }
 
@@ -144,7 +145,7 @@ t.test("users file + appservice identity, register_users: true", async (t) => {
     t.notOk(JSON.stringify(since(gw, mark)).includes(access_token), "the JWT never reached the homeserver");
   });
 
-  t.test("a client cannot choose who it is: user_id and device_id it sends are removed", async (t) => {
+  t.test("a client cannot choose who it is: user_id, ts and device_id it sends are removed", async (t) => {
     const { access_token } = (await loginAs(gw, "alice")).body;
     const spoofs = [
       "user_id=%40bob%3Aexample.org&device_id=X",
@@ -164,6 +165,26 @@ t.test("users file + appservice identity, register_users: true", async (t) => {
       t.equal(forwarded.get("limit"), "5");
     }
 
+    // `ts` backdates what an appservice sends (spec, "Timestamp massaging"); names are read decoded, as the
+    // homeserver reads them.
+    const encoded = [
+      "ts=1&user%5Fid=%40bob%3Aexample.org",
+      "%74s=1&%75ser_id=%40bob%3Aexample.org&device%5Fid=X",
+      "org%2Ematrix%2Emsc3202%2Edevice%5Fid=Y&ts=&user_i%64=@bob:example.org",
+    ];
+    for (const spoof of encoded) {
+      const mark = gw.homeserver.received.length;
+      const reply = await gw.request(`${V3}/rooms/!r:example.org/send/m.room.message/txn1?${spoof}&limit=5`, {
+        method: "PUT",
+        body: "{}",
+        headers: bearer(access_token),
+      });
+      t.equal(reply.status, 200, spoof);
+      t.equal(reply.body.echo.user_id, ALICE, `${spoof}: acted as alice`);
+      expectAsserted(t, gw, mark, ALICE);
+      t.equal(since(gw, mark)[0]?.url, `${V3}/rooms/!r:example.org/send/m.room.message/txn1?limit=5&user_id=%40alice%3Aexample.org`, spoof);
+    }
+
     // The seed form: the token in the query string, next to a spoofed user_id.
     const mark = gw.homeserver.received.length;
     const seed = await gw.request(
@@ -176,7 +197,9 @@ t.test("users file + appservice identity, register_users: true", async (t) => {
 
   t.test("tokenless public requests lose identity-assertion parameters too", async (t) => {
     const mark = gw.homeserver.received.length;
-    const reply = await gw.request(`${V3}/publicRooms?limit=5&user_id=%40alice%3Aexample.org&device_id=X&org.matrix.msc3202.device_id=Y`);
+    const reply = await gw.request(
+      `${V3}/publicRooms?limit=5&user_id=%40alice%3Aexample.org&device_id=X&org.matrix.msc3202.device_id=Y&ts=1`,
+    );
     t.equal(reply.status, 200);
     const seen = since(gw, mark);
     t.equal(seen.length, 1);
@@ -315,7 +338,7 @@ t.test("devices: true — every session logs in at the homeserver through the ap
     const mark = gw.homeserver.received.length;
     const me = await whoami(gw, access_token);
     t.strictSame(me.body, { user_id: ALICE, device_id }, "the homeserver knows the device");
-    const reply = await gw.request(`${V3}/rooms/!r:example.org/messages?dir=b&user_id=%40bob%3Aexample.org&device_id=X`, {
+    const reply = await gw.request(`${V3}/rooms/!r:example.org/messages?dir=b&user_id=%40bob%3Aexample.org&device_id=X&ts=1`, {
       headers: bearer(access_token),
     });
     t.strictSame(reply.body.echo, { method: "GET", url: `${V3}/rooms/!r:example.org/messages?dir=b`, user_id: ALICE, device_id });
