@@ -95,6 +95,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     clockSkewMs: config.jwt.clock_skew,
+    verifiedCacheSize: config.jwt.verified_cache_size,
     clock,
     random,
   });

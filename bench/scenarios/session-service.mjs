@@ -46,6 +46,7 @@ const accessTokens = createAccessTokens({
   issuer: config.jwt.issuer,
   audience: config.jwt.audience,
   clockSkewMs: config.jwt.clock_skew,
+  verifiedCacheSize: config.jwt.verified_cache_size,
   clock: systemClock,
   random: secureRandom,
 });

@@ -35,6 +35,8 @@ export interface AccessTokenOptions {
   issuer: string;
   audience: string;
   clockSkewMs: number;
+  /** Verified tokens remembered (`jwt.verified_cache_size`, oldest forgotten first); 0 verifies every time. */
+  verifiedCacheSize: number;
   clock: Clock;
   random: RandomBytes;
 }
@@ -49,8 +51,6 @@ export interface AccessTokens {
 /** Larger tokens are refused unread (security.md: > 8 KiB). */
 export const MAX_TOKEN_LENGTH = 8192;
 export const ACCESS_TOKEN_TYPE = "at+jwt";
-/** Verified tokens remembered (oldest forgotten first): about 4 MB at most. */
-const VERIFIED_CACHE_SIZE = 10_000;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** One HS256 key: what `jwt.secret` means. */
@@ -74,8 +74,10 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   // until it refreshes, and the signature of the exact same string cannot change. Expiry is still
   // checked on every use; revocation is checked by the session lookup after this.
   const verified = new Map<string, AccessClaims>();
+  const { verifiedCacheSize } = options;
   const remember = (token: string, claims: AccessClaims) => {
-    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
+    if (verifiedCacheSize === 0) return;
+    if (verified.size >= verifiedCacheSize) verified.delete(verified.keys().next().value as string);
     verified.set(token, claims);
   };
 

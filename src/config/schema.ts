@@ -33,6 +33,12 @@ export const DEFAULT_JWT_ISSUER = "matrix-auth-gateway";
  * purpose). Never on `exp`: a token expires exactly when its `expires_in_ms` says.
  */
 export const DEFAULT_CLOCK_SKEW = "5s";
+/**
+ * Defaults to 10000: access tokens whose signature was checked are remembered (about 400 bytes each, oldest
+ * forgotten first), since a client sends the same token on every request until it refreshes. 0 verifies the
+ * signature on every request. Expiry and revocation are checked on every request either way.
+ */
+export const DEFAULT_VERIFIED_CACHE_SIZE = 10_000;
 /** Defaults to 5m, like Synapse's `refreshable_access_token_lifetime`. */
 export const DEFAULT_ACCESS_TTL = "5m";
 /** Defaults to 90d (the default session_max_age): clients that never refresh keep working until then. */
@@ -258,6 +264,7 @@ export const configSchema = z.strictObject({
     issuer: z.string().min(1).default(DEFAULT_JWT_ISSUER),
     audience: z.string().min(1).optional(),
     clock_skew: duration.prefault(DEFAULT_CLOCK_SKEW),
+    verified_cache_size: numeric(z.number().int().min(0)).default(DEFAULT_VERIFIED_CACHE_SIZE),
   }),
   tokens: z
     .strictObject({

@@ -15,7 +15,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
-import { Readable } from "node:stream";
+import { Readable, type Stream } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import {
   type MatrixError,
@@ -46,7 +46,7 @@ export interface ForwardOptions {
   info: RequestInfo;
   /** Larger request bodies are refused with 413 M_TOO_LARGE: by Content-Length up front, or while streaming. */
   maxBodyBytes: number;
-  /** The gateway's own headers for whatever answer comes (`RateLimit-*`), written with the upstream's in one object. */
+  /** The gateway's own headers for whatever answer comes (`RateLimit-*` only), written with the upstream's in one object. */
   responseHeaders?: Readonly<Record<string, string>>;
   /** A body the gateway has read and rewritten, sent instead of the request's own (which is consumed by then). */
   body?: Buffer;
@@ -146,7 +146,7 @@ export function createForwarder(config: ForwarderOptions) {
   const shortAgent = new Agent({ keepAlive: true, maxSockets });
   const longPollAgent = new Agent({ keepAlive: true });
   // One proxy per pool, so that no per-request options object makes http-proxy-3 merge options.
-  const proxyFor = (agent: http.Agent) =>
+  const proxyFor = (agent: http.Agent, buffer?: typeof NO_BODY) =>
     createProxyServer({
       target,
       toProxy: true,
@@ -157,9 +157,13 @@ export function createForwarder(config: ForwarderOptions) {
       changeOrigin: false,
       selfHandleResponse: true,
       agent,
+      // http-proxy-3 pipes `buffer` upstream in place of the request (a stand-in for "no body", see NO_BODY).
+      ...(buffer ? { buffer: buffer as unknown as Stream } : {}),
     });
   const shortProxy = proxyFor(shortAgent);
-  const longPollProxy = proxyFor(longPollAgent);
+  // Requests without a body (nearly every GET) skip the stream pipe: their proxy ends the upstream request at once.
+  const bodylessProxy = proxyFor(shortAgent, NO_BODY);
+  const longPollProxy = proxyFor(longPollAgent, NO_BODY);
 
   // Requests queued for a socket of the full short pool, checked by one coarse timer while there are any.
   const waiting = new Set<RequestContext>();
@@ -227,7 +231,7 @@ export function createForwarder(config: ForwarderOptions) {
     return upstreamCredentialRefused();
   };
 
-  for (const proxy of [shortProxy, longPollProxy]) {
+  for (const proxy of [shortProxy, bodylessProxy, longPollProxy]) {
     proxy.on("proxyReq", onProxyReq);
     proxy.on("proxyRes", onProxyRes);
   }
@@ -275,22 +279,25 @@ export function createForwarder(config: ForwarderOptions) {
         proxyReq: undefined,
       };
       if (declaredLength === undefined && req.headers["transfer-encoding"] !== undefined) limitStreamedBody(req, context);
+      // Read off the client's own headers, before they are replaced by the upstream ones (no Transfer-Encoding there).
+      const bodyless = body === undefined && hasNoBody(req);
       req.headers = upstreamRequestHeaders(req.headers, options, inspect);
       req.url = options.url;
       options.info.upstreamStart = performance.now();
       (req as ForwardedRequest)[CONTEXT] = context;
-      if (longPoll > 0) {
+      if (longPoll > 0 && bodyless) {
         longPollProxy.web(req, res, onError);
         return;
       }
       if (maxSockets !== Number.POSITIVE_INFINITY && busySockets(shortAgent) >= maxSockets) queueForSocket(context, res);
       // http-proxy-3 pipes `buffer` upstream in place of `req`.
-      if (body === undefined) shortProxy.web(req, res, onError);
-      else shortProxy.web(req, res, { buffer: Readable.from([body]) }, onError);
+      if (body !== undefined) shortProxy.web(req, res, { buffer: Readable.from([body]) }, onError);
+      else if (bodyless) bodylessProxy.web(req, res, onError);
+      else shortProxy.web(req, res, onError);
     },
     close(): void {
       clearInterval(sweeper);
-      for (const proxy of [shortProxy, longPollProxy]) proxy.close();
+      for (const proxy of [shortProxy, bodylessProxy, longPollProxy]) proxy.close();
       shortAgent.destroy();
       longPollAgent.destroy();
     },
@@ -310,6 +317,23 @@ function limitStreamedBody(req: IncomingMessage, context: RequestContext): void 
     context.proxyReq?.destroy(new Error("request body too large"));
   };
   req.on("data", count);
+}
+
+/**
+ * What http-proxy-3 pipes upstream for a request without a body: it only ever calls `buffer.pipe(proxyReq)`,
+ * and ending the upstream request at once spares the stream pipe (listeners, a tick) per request.
+ */
+const NO_BODY = {
+  pipe(destination: http.ClientRequest): http.ClientRequest {
+    destination.end();
+    return destination;
+  },
+};
+
+/** No `Content-Length` (or 0) and no `Transfer-Encoding`: HTTP/1.1 says the request has no body (RFC 9112 §6.3). */
+function hasNoBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (length === undefined || length === "0") && req.headers["transfer-encoding"] === undefined;
 }
 
 /** Sockets of `agent` in use (one upstream: one entry). */
@@ -407,7 +431,7 @@ function upstreamHeaders(
     if (name.length === 10 && name.toLowerCase() === "connection") named = connectionNamed(raw[i + 1]) ?? named;
   }
   // The gateway's own fields (`RateLimit-*`) replace the upstream's of the same name, in any case.
-  const own = options?.responseHeaders ? ownFieldNames(options.responseHeaders) : undefined;
+  const own = options?.responseHeaders && hasFields(options.responseHeaders) ? RATE_LIMIT_FIELDS : undefined;
   const headers = newHeaderFields<string | string[]>();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -426,11 +450,12 @@ function upstreamHeaders(
   return headers;
 }
 
-/** Lower-cased names of the gateway's own response fields; `undefined` when there are none (limits off). */
-function ownFieldNames(fields: Readonly<Record<string, string>>): Set<string> | undefined {
-  const names = new Set<string>();
-  for (const name in fields) names.add(name.toLowerCase());
-  return names.size > 0 ? names : undefined;
+/** The gateway's own response fields (`ForwardOptions.responseHeaders`), lower-cased: a constant, not a Set per request. */
+const RATE_LIMIT_FIELDS: ReadonlySet<string> = new Set(["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]);
+
+function hasFields(fields: Readonly<Record<string, string>>): boolean {
+  for (const _ in fields) return true;
+  return false;
 }
 
 /** Lower-cases only names as long as a hop-by-hop one: most fields are neither, and this runs for each. */

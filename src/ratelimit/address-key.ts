@@ -6,7 +6,8 @@ import net from "node:net";
 import ipaddr from "ipaddr.js";
 
 export function addressKey(address: string, ipv6Prefix: number): string {
-  if (!net.isIPv6(address) || ipv6Prefix >= 128) return address;
+  // An IPv4 address has no colon: the usual case answers without net.isIPv6's regex.
+  if (!address.includes(":") || ipv6Prefix >= 128 || !net.isIPv6(address)) return address;
   const zone = address.indexOf("%");
   const plain = zone === -1 ? address : address.slice(0, zone);
   // An IPv4 client on an IPv6 socket: its /64 would be `::/64`, one key for every IPv4 client.

@@ -24,7 +24,7 @@ const START = Date.UTC(2026, 0, 1);
 const INVALID = { errcode: "M_UNKNOWN_TOKEN", error: "Invalid access token passed.", soft_logout: false };
 const EXPIRED = { errcode: "M_UNKNOWN_TOKEN", error: "Access token has expired", soft_logout: true };
 
-function setup(secret = SECRET) {
+function setup(secret = SECRET, verifiedCacheSize = 10_000) {
   const clock = new ManualClock(START);
   const tokens = createAccessTokens({
     keys: [hmacKey("default", secret)],
@@ -32,6 +32,7 @@ function setup(secret = SECRET) {
     issuer: ISSUER,
     audience: AUDIENCE,
     clockSkewMs: SKEW_MS,
+    verifiedCacheSize,
     clock,
     random: (n) => crypto.randomBytes(n),
   });
@@ -305,4 +306,28 @@ t.test("oversized tokens are refused unread (> 8 KiB), even when genuinely signe
   t.equal(outcome(tokens, largestFitting as string), "accepted", `${largestFitting?.length} chars: accepted`);
   t.same(outcome(tokens, smallestTooLarge), rejected, `${smallestTooLarge.length} chars: refused`);
   t.same(outcome(tokens, padded(100_000)), rejected, "100 KB: refused");
+});
+
+t.test("jwt.verified_cache_size: remembered tokens skip the signature check; 0 checks it every time", async (t) => {
+  for (const size of [0, 2, 10_000]) {
+    const { clock, tokens } = setup(SECRET, size);
+    const issued = [1, 2, 3].map((n) => tokens.issue("@alice:example.org", `sid-${n}`, clock.now() + 60_000));
+    for (const token of issued) tokens.verify(token);
+    // jsonwebtoken is asked again only for tokens not remembered: count its calls through a spy.
+    const original = jwt.verify;
+    let calls = 0;
+    (jwt as { verify: typeof jwt.verify }).verify = ((...args: Parameters<typeof jwt.verify>) => {
+      calls++;
+      return original(...args);
+    }) as typeof jwt.verify;
+    try {
+      for (const token of [...issued].reverse()) tokens.verify(token);
+    } finally {
+      (jwt as { verify: typeof jwt.verify }).verify = original;
+    }
+    // Newest first: size 2 remembers the last two of three (the oldest was forgotten); 0 none; 10000 all.
+    t.equal(calls, size === 0 ? 3 : size === 2 ? 1 : 0, `verified_cache_size ${size}: ${calls} signature checks`);
+    clock.advance(60_000);
+    t.same(outcome(tokens, issued[2] as string), expired, `verified_cache_size ${size}: expiry is still checked`);
+  }
 });
