@@ -30,7 +30,8 @@ export function createMemoryStore(): Store {
       const decision = decideRotation(session.refresh, session.expiresAt, presentedHash, policy);
       if (decision === "expired") return { kind: "expired" };
       if (decision === "theft") return { kind: "theft", session: remove(session.id) as SessionRecord };
-      session.refresh = nextRefreshState(session.refresh, decision, nextHash, policy.now);
+      if (decision === "sibling") return { kind: "sibling", session: structuredClone(session) };
+      session.refresh = nextRefreshState(session.refresh, decision, presentedHash, nextHash, policy.now);
       return { kind: decision === "rotate" ? "rotated" : "retried", session: structuredClone(session) };
     },
     async deleteSession(id) {
