@@ -70,6 +70,9 @@ export function createMemoryStore(): Store {
       // One process owns a memory store, and it drops its own cache entries as it revokes.
       return { sessionIds: [], cursor: "0" };
     },
+    async probeWrite() {
+      // Process memory always takes a write (or the process is gone).
+    },
     async close() {
       sessions.clear();
       byFamily.clear();

@@ -6,6 +6,7 @@
  *   family:{family}    the session id of a refresh-token chain
  *   user:{user_id}     set of the user's session ids
  *   revocations        stream of ended session ids, read by every instance to drop cached copies
+ *   health             written by the readiness probe (expires after 10 s)
  * Keys expire by themselves (absolute limit, or the refresh token's idle limit), so nothing sweeps.
  *
  * A rotation reads the session, decides with the shared rules (`auth/rotation.ts`), then applies the
@@ -56,6 +57,9 @@ return 1
 `;
 
 type Hash = Record<string, string>;
+
+/** The write probe's key lives this long (milliseconds). */
+const HEALTH_KEY_TTL_MS = 10_000;
 
 export function createRedisStore(options: RedisStoreOptions, cipher: CredentialCipher, redisOptions: RedisOptions = {}): Store {
   const prefix = options.keyPrefix;
@@ -227,6 +231,12 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
       const entries = await redis.xrange(revocationsKey, `(${cursor}`, "+", "COUNT", 10_000);
       const sessionIds = entries.map(([, fields]) => fields[1] as string);
       return { sessionIds, cursor: entries.length ? (entries[entries.length - 1] as [string, string[]])[0] : cursor };
+    },
+
+    async probeWrite() {
+      // Short-lived, so the key never outlives the instances that write it. A Redis that refuses writes
+      // (a replica, `min-replicas-to-write`, out of memory under `noeviction`) rejects this.
+      await redis.set(`${prefix}health`, String(Date.now()), "PX", HEALTH_KEY_TTL_MS);
     },
 
     async close() {

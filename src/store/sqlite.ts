@@ -8,10 +8,11 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { decideRotation, nextRefreshState } from "../auth/rotation.js";
 import type { CredentialCipher } from "./credential-cipher.js";
+import { watchFileIdentity } from "./file-identity.js";
 import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
 import { startWalCheckpointer } from "./wal-checkpointer.js";
 
-/** 3 added the sibling columns (`auth/rotation.ts`); 2 the revocations table. */
+/** 3 added the sibling columns (`auth/rotation.ts`) and the health table; 2 the revocations table. */
 const SCHEMA_VERSION = 3;
 /** SQLite's default: checkpoint inside the commit that grows the WAL past 1,000 pages. */
 const SQLITE_AUTOCHECKPOINT = 1_000;
@@ -43,6 +44,11 @@ CREATE TABLE IF NOT EXISTS revocations (
   session_id TEXT NOT NULL,
   revoked_at INTEGER NOT NULL
 ) STRICT;
+-- One row, rewritten by the readiness probe: a write that fails tells /ready the file takes none.
+CREATE TABLE IF NOT EXISTS health (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  checked_at INTEGER NOT NULL
+) STRICT;
 `;
 
 interface Row {
@@ -67,7 +73,17 @@ const ADDED_COLUMNS: [name: string, type: string][] = [
   ["superseded_refresh_hashes", "TEXT"],
 ];
 
-export function createSqliteStore(file: string, cipher: CredentialCipher): Store {
+export interface SqliteStoreOptions {
+  /**
+   * Told once, with the reason, when the file is deleted or replaced while open (`file-identity.ts`);
+   * every write is refused from then on, reads of what the old file held keep working.
+   */
+  onLost?: (reason: string) => void;
+  /** How often the file's identity is checked (tests). */
+  fileCheckIntervalMs?: number;
+}
+
+export function createSqliteStore(file: string, cipher: CredentialCipher, options: SqliteStoreOptions = {}): Store {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const db = new Database(file);
   // Sealed credentials and token hashes are nobody else's business (the WAL files follow the directory's 0700).
@@ -85,6 +101,12 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       ? undefined
       : startWalCheckpointer(file, () => db.open && db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`));
   if (checkpointer) db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT}`);
+  const watch =
+    file === ":memory:" ? undefined : watchFileIdentity(file, (reason) => options.onLost?.(reason), options.fileCheckIntervalMs);
+  /** Sessions written into a deleted file would be lost at the next restart: refuse them (503) instead. */
+  const writable = () => {
+    if (watch?.lost !== undefined) throw new Error(`${watch.lost}: writes refused until the gateway is restarted`);
+  };
 
   // Columns named: a migrated file has the added ones at the end, a new one too, but say so rather than rely on it.
   const insert = db.prepare(`INSERT INTO sessions (id, user_id, device_id, upstream_token, created_at, expires_at,
@@ -104,6 +126,9 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
   );
   const lastRevocation = db.prepare<[], { seq: number | null }>("SELECT MAX(seq) AS seq FROM revocations");
   const pruneRevocations = db.prepare<[number]>("DELETE FROM revocations WHERE revoked_at <= ?");
+  const touchHealth = db.prepare<[number]>(
+    "INSERT INTO health (id, checked_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+  );
   const revoke = (id: string) => {
     deleteById.run(id);
     recordRevocation.run(id, Date.now());
@@ -163,6 +188,7 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
 
   return {
     async createSession(s) {
+      writable();
       insert.run({
         id: s.id,
         user_id: s.userId,
@@ -184,16 +210,20 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       return row && toRecord(row);
     },
     async rotateRefreshToken(family, presentedHash, nextHash, policy) {
+      writable();
       return rotate.immediate(family, presentedHash, nextHash, policy);
     },
     async deleteSession(id) {
+      writable();
       const row = removeOne.immediate(id);
       return row && toRecord(row);
     },
     async deleteUserSessions(userId) {
+      writable();
       return removeUser.immediate(userId);
     },
     async deleteExpired(now, idleMs) {
+      writable();
       pruneRevocations.run(now - REVOCATION_RETENTION_MS);
       return deleteExpired.run({ now, idleMs }).changes;
     },
@@ -215,7 +245,12 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
         cursor: rows.length ? String((rows[rows.length - 1] as { seq: number }).seq) : cursor,
       };
     },
+    async probeWrite() {
+      writable();
+      touchHealth.run(Date.now());
+    },
     async close() {
+      watch?.stop();
       await checkpointer?.stop();
       // The last connection to close checkpoints what is left and removes the WAL.
       if (db.open) db.close();

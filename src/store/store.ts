@@ -90,5 +90,10 @@ export interface Store {
    * so their cached copies can be dropped. `undefined` asks for the current cursor only.
    */
   revokedSince(cursor: string | undefined): Promise<RevocationFeed>;
+  /**
+   * A cheap write, for readiness: rejects when the store cannot take writes (disk full, read-only, a SQLite
+   * file deleted or replaced under the gateway, a Redis refusing writes) even while reads still work.
+   */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }
