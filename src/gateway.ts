@@ -159,7 +159,12 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
 
 export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(initial.log.level);
-  const store = instrumentStore(deps.store ?? createStore(initial), (operation, error) => {
+  const onLost = (reason: string) =>
+    logger.error(
+      { event: "store_file_lost", path: initial.store.path },
+      `${reason}: /ready fails and writes are refused; restart the gateway`,
+    );
+  const store = instrumentStore(deps.store ?? createStore(initial, { onLost }), (operation, error) => {
     metrics.storeErrors.inc({ operation });
     logger.error({ err: error, operation }, "store operation failed");
   });

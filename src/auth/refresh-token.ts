@@ -1,9 +1,10 @@
 /**
  * Refresh tokens: `magr_` + base64url(family ‖ secret), 16 + 32 random bytes.
  *
- * The family names the login session's chain of refresh tokens (RFC 9700 §4.14.2). Only its latest
- * token and the one before it are stored, and only as SHA-256 hashes; any other token that names a
- * live family can only come from someone who saw a token of that chain, so it is treated as theft.
+ * The family names the login session's chain of refresh tokens (RFC 9700 §4.14.2). Only its unused
+ * tokens, the one they were issued for and recently superseded siblings are stored (`auth/rotation.ts`),
+ * and only as SHA-256 hashes; any other token that names a live family can only come from someone who
+ * saw a token of that chain, so it is treated as theft.
  */
 import crypto from "node:crypto";
 import type { RandomBytes } from "../clock.js";

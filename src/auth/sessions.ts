@@ -28,7 +28,7 @@ export interface TokenGrant {
 
 export type RefreshOutcome =
   | { ok: true; grant: TokenGrant; retried: boolean }
-  | { ok: false; reason: "malformed" | "unknown" | "expired" | "theft"; session?: SessionRecord };
+  | { ok: false; reason: "malformed" | "unknown" | "expired" | "theft" | "sibling"; session?: SessionRecord };
 
 export interface NewSession {
   userId: string;
@@ -157,6 +157,9 @@ export function createSessionService(options: SessionServiceOptions) {
         case "theft":
           cache.del(result.session.id);
           return { ok: false, reason: "theft", session: result.session };
+        case "sibling":
+          // Another tab's pair carried the session on: this one is refused, the session stays.
+          return { ok: false, reason: "sibling", session: result.session };
         default:
           return { ok: false, reason: result.kind };
       }

@@ -1,5 +1,5 @@
 /** `check-config --config FILE`: the same check as `run --check`. */
-import { type Command, configOption, readConfig } from "./shared.js";
+import { type Command, configOption, printWarnings, readConfig } from "./shared.js";
 
 export const checkConfigCommand: Command = {
   name: "check-config",
@@ -8,7 +8,9 @@ export const checkConfigCommand: Command = {
   options: configOption,
   async main(values, io) {
     const file = (values.config as string | undefined) ?? "config/gateway.yaml";
-    if (!readConfig(file, io)) return 2;
+    const config = readConfig(file, io);
+    if (!config) return 2;
+    printWarnings(file, config, io);
     io.out(`${file}: configuration is valid\n`);
     return 0;
   },

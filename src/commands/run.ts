@@ -4,7 +4,7 @@ import cluster from "node:cluster";
 import { ConfigError, loadConfig } from "../config/load.js";
 import { createGateway } from "../gateway.js";
 import { createLogger } from "../observability/log.js";
-import { type Command, configOption, readConfig } from "./shared.js";
+import { type Command, configOption, logWarnings, printWarnings, readConfig } from "./shared.js";
 import { runPrimary, workerCount } from "./workers.js";
 
 export const runCommand: Command = {
@@ -18,11 +18,14 @@ export const runCommand: Command = {
     const config = readConfig(file, io, { createMissingSecret: !check });
     if (!config) return 2;
     if (check) {
+      printWarnings(file, config, io);
       io.out(`${file}: configuration is valid\n`);
       return 0;
     }
 
     const baseLogger = createLogger(config.log.level);
+    // Once per start, not once per worker: the primary (or the only process) says it.
+    if (cluster.isPrimary) logWarnings(baseLogger, config);
     const workers = workerCount(config);
     if (workers > 1 && cluster.isPrimary) return runPrimary(file, config, workers, baseLogger);
     const logger = cluster.isWorker ? baseLogger.child({ worker: cluster.worker?.id }) : baseLogger;
@@ -39,6 +42,7 @@ export const runCommand: Command = {
         logger.error({ event: "reload_refused", problems }, "configuration reload refused: the running configuration is kept");
         return;
       }
+      logWarnings(logger, next);
       const needRestart = gateway.reload(next);
       logger.info({ event: "reload", restart_needed_for: needRestart.length ? needRestart : undefined }, "configuration reloaded");
     };

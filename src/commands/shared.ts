@@ -1,6 +1,8 @@
 /** What every subcommand of the CLI shares: its shape, the `--config` option, config loading. */
 import { ConfigError, type LoadOptions, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
+import { formatWarning } from "../config/warnings.js";
+import type { Logger } from "../observability/log.js";
 
 export interface OptionSpec {
   type: "string" | "boolean";
@@ -35,6 +37,18 @@ export function readConfig(file: string, io: IO, options: LoadOptions = {}): Con
       return undefined;
     }
     throw error;
+  }
+}
+
+/** `--check`: one line per warning on stderr, in the errors' format; the exit status stays 0. */
+export function printWarnings(file: string, config: Config, io: IO): void {
+  for (const warning of config.warnings) io.err(`${formatWarning(file, warning)}\n`);
+}
+
+/** Start-up and reload: one warn line per warning, naming the key and the file (never what it holds). */
+export function logWarnings(logger: Logger, config: Config): void {
+  for (const warning of config.warnings) {
+    logger.warn({ event: "config_warning", key: warning.path, file: warning.file }, warning.message);
   }
 }
 

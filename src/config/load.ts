@@ -12,6 +12,7 @@ import { parseUsersFile } from "../credentials/users-file.js";
 import { parseDuration } from "./duration.js";
 import { MIN_SECRET_BYTES, readJwtKeys } from "./jwt-keys.js";
 import { type Config, configSchema, DEFAULT_ROUTE_CLASSES, type ParsedConfig, type RouteClass } from "./schema.js";
+import { type ConfigWarning, collectWarnings } from "./warnings.js";
 
 export interface ConfigProblem {
   line: number;
@@ -120,6 +121,11 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const config = parsed.data;
   const { routes, identity, keySet, encryptionKey } = checkSemantics(config, baseDir, options.createMissingSecret ?? false, problem);
   if (problems.length || !routes || !identity || !keySet || !encryptionKey) throw new ConfigError(file, problems);
+  const warnings: ConfigWarning[] = [];
+  collectWarnings(config, baseDir, (keyPath, message, about) => {
+    const { line, col } = at(offsetOf(doc, keyPath), "", message);
+    warnings.push({ line, col, path: keyPath.join("."), message, ...(about === undefined ? {} : { file: about }) });
+  });
 
   const { secret: _s, secret_file: _f, keys: _keys, signing_key: _sk, ...jwt } = config.jwt;
   const { encryption_key: _k, encryption_key_file: _kf, ...store } = config.store;
@@ -135,6 +141,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     jwt: { ...jwt, secret: keySet.secret, keys: keySet.keys, signing_kid: keySet.signingKid, audience: jwt.audience ?? config.server_name },
     store: { ...store, path: path.resolve(baseDir, store.path), encryption_key: encryptionKey },
     source: file,
+    warnings,
   };
 }
 

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { patternProblem } from "../proxy/endpoint-pattern.js";
 import { parseDuration, parseSize } from "./duration.js";
 import type { JwtKey } from "./jwt-keys.js";
+import type { ConfigWarning } from "./warnings.js";
 
 /** Defaults to 1 process; `auto` = one worker per core (node:cluster), more need the sqlite or redis store. */
 export const DEFAULT_WORKERS = 1;
@@ -421,4 +422,6 @@ export interface Config extends Omit<ParsedConfig, "jwt" | "store" | "rate_limit
   store: Omit<ParsedConfig["store"], "encryption_key" | "encryption_key_file"> & { encryption_key: Buffer };
   /** Path of the file this came from, for messages. */
   source: string;
+  /** What loads but is likely a mistake (`config/warnings.ts`): printed by `--check`, logged at start-up. */
+  warnings: ConfigWarning[];
 }

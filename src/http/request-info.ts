@@ -21,7 +21,7 @@ export interface RequestInfo {
   /** When the request was handed to the upstream, and how long its response headers took (ms). */
   upstreamStart: number;
   upstreamMs: number | undefined;
-  /** A refresh's outcome when the status alone does not tell it: `retry_in_grace` or `theft`. */
+  /** A refresh's outcome when the status alone does not tell it: `retry_in_grace`, `sibling_superseded` or `theft`. */
   outcome: string | undefined;
   /**
    * The homeserver's answer is inspected for a credential before it is relayed, whatever the method (a

@@ -120,7 +120,7 @@ export function createMetrics(countSessions: () => Promise<number>): Metrics {
     }),
     refreshes: new Counter({
       name: "matrix_auth_gateway_refreshes_total",
-      help: "Refresh attempts by outcome (ok, retry_in_grace, theft, refused, limited)",
+      help: "Refresh attempts by outcome (ok, retry_in_grace, sibling_superseded, theft, refused, limited)",
       labelNames: ["outcome"],
       ...metric,
     }),

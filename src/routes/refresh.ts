@@ -41,6 +41,14 @@ export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Hand
           "refresh token reused: session revoked",
         );
         void logoutUpstream(ctx, session.upstreamToken, "/logout");
+      } else if (outcome.reason === "sibling" && outcome.session) {
+        // Several tabs refreshed at once and another one's pair was used first: not theft, nothing revoked.
+        info.outcome = "sibling_superseded";
+        const session = outcome.session;
+        logger.info(
+          { event: "refresh_sibling_superseded", user_id: session.userId, session: session.id },
+          "refresh token superseded by a sibling: refused, session kept",
+        );
       } else {
         logger.info({ event: "refresh_refused", reason: outcome.reason }, "refresh refused");
       }

@@ -30,7 +30,8 @@ export function createMemoryStore(): Store {
       const decision = decideRotation(session.refresh, session.expiresAt, presentedHash, policy);
       if (decision === "expired") return { kind: "expired" };
       if (decision === "theft") return { kind: "theft", session: remove(session.id) as SessionRecord };
-      session.refresh = nextRefreshState(session.refresh, decision, nextHash, policy.now);
+      if (decision === "sibling") return { kind: "sibling", session: structuredClone(session) };
+      session.refresh = nextRefreshState(session.refresh, decision, presentedHash, nextHash, policy.now);
       return { kind: decision === "rotate" ? "rotated" : "retried", session: structuredClone(session) };
     },
     async deleteSession(id) {
@@ -68,6 +69,9 @@ export function createMemoryStore(): Store {
     async revokedSince() {
       // One process owns a memory store, and it drops its own cache entries as it revokes.
       return { sessionIds: [], cursor: "0" };
+    },
+    async probeWrite() {
+      // Process memory always takes a write (or the process is gone).
     },
     async close() {
       sessions.clear();

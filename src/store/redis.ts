@@ -6,6 +6,7 @@
  *   family:{family}    the session id of a refresh-token chain
  *   user:{user_id}     set of the user's session ids
  *   revocations        stream of ended session ids, read by every instance to drop cached copies
+ *   health             written by the readiness probe (expires after 10 s)
  * Keys expire by themselves (absolute limit, or the refresh token's idle limit), so nothing sweeps.
  *
  * A rotation reads the session, decides with the shared rules (`auth/rotation.ts`), then applies the
@@ -13,7 +14,7 @@
  * on a conflict (another instance rotated in between) it reads and decides again.
  */
 import { Redis, type RedisOptions } from "ioredis";
-import { decideRotation, nextRefreshState } from "../auth/rotation.js";
+import { decideRotation, MAX_SIBLINGS, nextRefreshState } from "../auth/rotation.js";
 import type { CredentialCipher } from "./credential-cipher.js";
 import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
 
@@ -25,13 +26,19 @@ export interface RedisStoreOptions {
   revocationStreamLength?: number;
 }
 
-/** Conflicting rotations of one chain retry this often before giving up (they only collide under a race). */
-const MAX_ROTATION_ATTEMPTS = 8;
+/**
+ * Conflicting rotations of one chain retry this often before giving up (they only collide under a race).
+ * Each conflicting round lets one contender through, so N tabs refreshing with one token at once need up to
+ * N rounds; past `MAX_SIBLINGS` the rest are refused without writing, so that many (plus a margin) suffice.
+ */
+const MAX_ROTATION_ATTEMPTS = MAX_SIBLINGS + 8;
 
 /**
  * KEYS: session, family, user, revocations. ARGV: expected refresh hash, expected previous hash ("" = none),
- * action ("update" | "delete"), then for update: hash, issued, previous hash, previous used, expire-at (ms); for
- * delete: session id. Returns 1 when applied, 0 when the refresh state changed since it was read.
+ * action ("update" | "delete"), then for update: hash, issued, previous hash, previous used, expire-at (ms),
+ * sibling hashes, superseded hashes (space-separated, "" = none); for delete: session id. Returns 1 when
+ * applied, 0 when the refresh state changed since it was read (every update issues a new random current hash,
+ * so comparing it, with the previous one, sees any write in between).
  */
 const COMPARE_AND_SET = `
 local current = redis.call('HMGET', KEYS[1], 'rhash', 'prevhash')
@@ -42,13 +49,17 @@ if ARGV[3] == 'delete' then
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'id', ARGV[4])
   return 1
 end
-redis.call('HSET', KEYS[1], 'rhash', ARGV[4], 'rissued', ARGV[5], 'prevhash', ARGV[6], 'prevused', ARGV[7])
+redis.call('HSET', KEYS[1], 'rhash', ARGV[4], 'rissued', ARGV[5], 'prevhash', ARGV[6], 'prevused', ARGV[7],
+  'siblings', ARGV[9], 'superseded', ARGV[10])
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 redis.call('PEXPIREAT', KEYS[2], ARGV[8])
 return 1
 `;
 
 type Hash = Record<string, string>;
+
+/** The write probe's key lives this long (milliseconds). */
+const HEALTH_KEY_TTL_MS = 10_000;
 
 export function createRedisStore(options: RedisStoreOptions, cipher: CredentialCipher, redisOptions: RedisOptions = {}): Store {
   const prefix = options.keyPrefix;
@@ -83,15 +94,7 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
     upstreamToken: cipher.open(h.upstream as string),
     createdAt: Number(h.created),
     expiresAt: Number(h.expires),
-    refresh: h.family
-      ? {
-          family: h.family,
-          currentHash: h.rhash as string,
-          currentIssuedAt: Number(h.rissued),
-          previousHash: h.prevhash || null,
-          previousUsedAt: h.prevused ? Number(h.prevused) : null,
-        }
-      : null,
+    refresh: h.family ? refreshOf(h) : null,
   });
 
   const load = async (id: string): Promise<SessionRecord | undefined> => {
@@ -126,6 +129,8 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
           rissued: String(s.refresh.currentIssuedAt),
           prevhash: s.refresh.previousHash ?? "",
           prevused: s.refresh.previousUsedAt === null ? "" : String(s.refresh.previousUsedAt),
+          siblings: joinHashes(s.refresh.siblingHashes),
+          superseded: joinHashes(s.refresh.supersededHashes),
         });
       }
       // Without the idle limit (older callers), the absolute one bounds the key until the first rotation.
@@ -154,7 +159,9 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
           if (await cas(...keys, ...expected, "delete", session.id, streamLength)) return { kind: "theft", session };
           continue;
         }
-        const next = nextRefreshState(state, decision, nextHash, policy.now);
+        // Nothing to write: a state read a moment ago decides a refusal as well as the latest would.
+        if (decision === "sibling") return { kind: "sibling", session };
+        const next = nextRefreshState(state, decision, presentedHash, nextHash, policy.now);
         const until = expireAt(session.expiresAt, next, policy.idleMs);
         const applied = await cas(
           ...keys,
@@ -165,6 +172,8 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
           next.previousHash ?? "",
           next.previousUsedAt ?? "",
           until,
+          joinHashes(next.siblingHashes),
+          joinHashes(next.supersededHashes),
         );
         if (applied) return { kind: decision === "rotate" ? "rotated" : "retried", session: { ...session, refresh: next } };
       }
@@ -224,8 +233,33 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
       return { sessionIds, cursor: entries.length ? (entries[entries.length - 1] as [string, string[]])[0] : cursor };
     },
 
+    async probeWrite() {
+      // Short-lived, so the key never outlives the instances that write it. A Redis that refuses writes
+      // (a replica, `min-replicas-to-write`, out of memory under `noeviction`) rejects this.
+      await redis.set(`${prefix}health`, String(Date.now()), "PX", HEALTH_KEY_TTL_MS);
+    },
+
     async close() {
       redis.disconnect();
     },
   };
+}
+
+function refreshOf(h: Hash): RefreshState {
+  const state: RefreshState = {
+    family: h.family as string,
+    currentHash: h.rhash as string,
+    currentIssuedAt: Number(h.rissued),
+    previousHash: h.prevhash || null,
+    previousUsedAt: h.prevused ? Number(h.prevused) : null,
+  };
+  // Left out when empty, as `nextRefreshState` leaves them (and absent in sessions written before siblings).
+  if (h.siblings) state.siblingHashes = h.siblings.split(" ");
+  if (h.superseded) state.supersededHashes = h.superseded.split(" ");
+  return state;
+}
+
+/** Hashes are base64url, so a space separates them safely; "" is none. */
+function joinHashes(hashes: string[] | undefined): string {
+  return hashes?.length ? hashes.join(" ") : "";
 }

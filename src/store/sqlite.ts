@@ -8,10 +8,12 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { decideRotation, nextRefreshState } from "../auth/rotation.js";
 import type { CredentialCipher } from "./credential-cipher.js";
+import { watchFileIdentity } from "./file-identity.js";
 import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
 import { startWalCheckpointer } from "./wal-checkpointer.js";
 
-const SCHEMA_VERSION = 2;
+/** 3 added the sibling columns (`auth/rotation.ts`) and the health table; 2 the revocations table. */
+const SCHEMA_VERSION = 3;
 /** SQLite's default: checkpoint inside the commit that grows the WAL past 1,000 pages. */
 const SQLITE_AUTOCHECKPOINT = 1_000;
 const BACKSTOP_AUTOCHECKPOINT = 10 * SQLITE_AUTOCHECKPOINT;
@@ -30,7 +32,9 @@ CREATE TABLE IF NOT EXISTS sessions (
   refresh_hash             TEXT,
   refresh_issued_at        INTEGER,
   previous_refresh_hash    TEXT,
-  previous_refresh_used_at INTEGER
+  previous_refresh_used_at INTEGER,
+  refresh_sibling_hashes   TEXT,  -- space-separated; NULL when none
+  superseded_refresh_hashes TEXT  -- space-separated; NULL when none
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
@@ -39,6 +43,11 @@ CREATE TABLE IF NOT EXISTS revocations (
   seq        INTEGER PRIMARY KEY AUTOINCREMENT,
   session_id TEXT NOT NULL,
   revoked_at INTEGER NOT NULL
+) STRICT;
+-- One row, rewritten by the readiness probe: a write that fails tells /ready the file takes none.
+CREATE TABLE IF NOT EXISTS health (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  checked_at INTEGER NOT NULL
 ) STRICT;
 `;
 
@@ -54,9 +63,27 @@ interface Row {
   refresh_issued_at: number | null;
   previous_refresh_hash: string | null;
   previous_refresh_used_at: number | null;
+  refresh_sibling_hashes: string | null;
+  superseded_refresh_hashes: string | null;
 }
 
-export function createSqliteStore(file: string, cipher: CredentialCipher): Store {
+/** Columns added after the first schema, with their types: a file written by an older gateway gets them on open. */
+const ADDED_COLUMNS: [name: string, type: string][] = [
+  ["refresh_sibling_hashes", "TEXT"],
+  ["superseded_refresh_hashes", "TEXT"],
+];
+
+export interface SqliteStoreOptions {
+  /**
+   * Told once, with the reason, when the file is deleted or replaced while open (`file-identity.ts`);
+   * every write is refused from then on, reads of what the old file held keep working.
+   */
+  onLost?: (reason: string) => void;
+  /** How often the file's identity is checked (tests). */
+  fileCheckIntervalMs?: number;
+}
+
+export function createSqliteStore(file: string, cipher: CredentialCipher, options: SqliteStoreOptions = {}): Store {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const db = new Database(file);
   // Sealed credentials and token hashes are nobody else's business (the WAL files follow the directory's 0700).
@@ -74,9 +101,19 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       ? undefined
       : startWalCheckpointer(file, () => db.open && db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`));
   if (checkpointer) db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT}`);
+  const watch =
+    file === ":memory:" ? undefined : watchFileIdentity(file, (reason) => options.onLost?.(reason), options.fileCheckIntervalMs);
+  /** Sessions written into a deleted file would be lost at the next restart: refuse them (503) instead. */
+  const writable = () => {
+    if (watch?.lost !== undefined) throw new Error(`${watch.lost}: writes refused until the gateway is restarted`);
+  };
 
-  const insert = db.prepare(`INSERT INTO sessions VALUES (@id, @user_id, @device_id, @upstream_token, @created_at, @expires_at,
-    @refresh_family, @refresh_hash, @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at)`);
+  // Columns named: a migrated file has the added ones at the end, a new one too, but say so rather than rely on it.
+  const insert = db.prepare(`INSERT INTO sessions (id, user_id, device_id, upstream_token, created_at, expires_at,
+    refresh_family, refresh_hash, refresh_issued_at, previous_refresh_hash, previous_refresh_used_at,
+    refresh_sibling_hashes, superseded_refresh_hashes)
+    VALUES (@id, @user_id, @device_id, @upstream_token, @created_at, @expires_at, @refresh_family, @refresh_hash,
+    @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at, @refresh_sibling_hashes, @superseded_refresh_hashes)`);
   const byId = db.prepare<[string], Row>("SELECT * FROM sessions WHERE id = ?");
   const byFamily = db.prepare<[string], Row>("SELECT * FROM sessions WHERE refresh_family = ?");
   const count = db.prepare("SELECT COUNT(*) AS n FROM sessions");
@@ -89,6 +126,9 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
   );
   const lastRevocation = db.prepare<[], { seq: number | null }>("SELECT MAX(seq) AS seq FROM revocations");
   const pruneRevocations = db.prepare<[number]>("DELETE FROM revocations WHERE revoked_at <= ?");
+  const touchHealth = db.prepare<[number]>(
+    "INSERT INTO health (id, checked_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+  );
   const revoke = (id: string) => {
     deleteById.run(id);
     recordRevocation.run(id, Date.now());
@@ -98,7 +138,8 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
     "DELETE FROM sessions WHERE expires_at <= @now OR (refresh_issued_at IS NOT NULL AND refresh_issued_at <= @now - @idleMs)",
   );
   const updateRefresh = db.prepare(`UPDATE sessions SET refresh_hash = @currentHash, refresh_issued_at = @currentIssuedAt,
-    previous_refresh_hash = @previousHash, previous_refresh_used_at = @previousUsedAt WHERE id = @id`);
+    previous_refresh_hash = @previousHash, previous_refresh_used_at = @previousUsedAt,
+    refresh_sibling_hashes = @siblings, superseded_refresh_hashes = @superseded WHERE id = @id`);
 
   const toRecord = (row: Row): SessionRecord => ({
     id: row.id,
@@ -120,8 +161,17 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       revoke(row.id);
       return { kind: "theft", session: toRecord(row) };
     }
-    const next = nextRefreshState(state, decision, nextHash, policy.now);
-    updateRefresh.run({ id: row.id, ...next });
+    if (decision === "sibling") return { kind: "sibling", session: toRecord(row) };
+    const next = nextRefreshState(state, decision, presentedHash, nextHash, policy.now);
+    updateRefresh.run({
+      id: row.id,
+      currentHash: next.currentHash,
+      currentIssuedAt: next.currentIssuedAt,
+      previousHash: next.previousHash,
+      previousUsedAt: next.previousUsedAt,
+      siblings: joinHashes(next.siblingHashes),
+      superseded: joinHashes(next.supersededHashes),
+    });
     return { kind: decision === "rotate" ? "rotated" : "retried", session: { ...toRecord(row), refresh: next } };
   });
 
@@ -138,6 +188,7 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
 
   return {
     async createSession(s) {
+      writable();
       insert.run({
         id: s.id,
         user_id: s.userId,
@@ -150,6 +201,8 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
         refresh_issued_at: s.refresh?.currentIssuedAt ?? null,
         previous_refresh_hash: s.refresh?.previousHash ?? null,
         previous_refresh_used_at: s.refresh?.previousUsedAt ?? null,
+        refresh_sibling_hashes: joinHashes(s.refresh?.siblingHashes),
+        superseded_refresh_hashes: joinHashes(s.refresh?.supersededHashes),
       });
     },
     async getSession(id) {
@@ -157,16 +210,20 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
       return row && toRecord(row);
     },
     async rotateRefreshToken(family, presentedHash, nextHash, policy) {
+      writable();
       return rotate.immediate(family, presentedHash, nextHash, policy);
     },
     async deleteSession(id) {
+      writable();
       const row = removeOne.immediate(id);
       return row && toRecord(row);
     },
     async deleteUserSessions(userId) {
+      writable();
       return removeUser.immediate(userId);
     },
     async deleteExpired(now, idleMs) {
+      writable();
       pruneRevocations.run(now - REVOCATION_RETENTION_MS);
       return deleteExpired.run({ now, idleMs }).changes;
     },
@@ -188,7 +245,12 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
         cursor: rows.length ? String((rows[rows.length - 1] as { seq: number }).seq) : cursor,
       };
     },
+    async probeWrite() {
+      writable();
+      touchHealth.run(Date.now());
+    },
     async close() {
+      watch?.stop();
       await checkpointer?.stop();
       // The last connection to close checkpoints what is left and removes the WAL.
       if (db.open) db.close();
@@ -198,13 +260,22 @@ export function createSqliteStore(file: string, cipher: CredentialCipher): Store
 
 function refreshOf(row: Row): RefreshState | null {
   if (row.refresh_family === null || row.refresh_hash === null || row.refresh_issued_at === null) return null;
-  return {
+  const state: RefreshState = {
     family: row.refresh_family,
     currentHash: row.refresh_hash,
     currentIssuedAt: row.refresh_issued_at,
     previousHash: row.previous_refresh_hash,
     previousUsedAt: row.previous_refresh_used_at,
   };
+  // Left out when empty, as `nextRefreshState` leaves them: a row written before schema 3 has NULL here.
+  if (row.refresh_sibling_hashes) state.siblingHashes = row.refresh_sibling_hashes.split(" ");
+  if (row.superseded_refresh_hashes) state.supersededHashes = row.superseded_refresh_hashes.split(" ");
+  return state;
+}
+
+/** Hashes are base64url, so a space separates them safely; an empty list is NULL. */
+function joinHashes(hashes: string[] | undefined): string | null {
+  return hashes?.length ? hashes.join(" ") : null;
 }
 
 function migrate(db: Database.Database): void {
@@ -212,6 +283,18 @@ function migrate(db: Database.Database): void {
   if (version > SCHEMA_VERSION) {
     throw new Error(`the store was written by a newer gateway (schema ${version}, this one knows ${SCHEMA_VERSION})`);
   }
-  db.exec(SCHEMA);
-  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  // IMMEDIATE: workers opening one file together must not both add a column (the second would fail).
+  db.transaction(() => {
+    db.exec(SCHEMA);
+    // A file from before schema 3 keeps its rows; the new columns start NULL (no siblings), which is what
+    // its chains are: sessions written by an older gateway keep refreshing.
+    const present = new Set(
+      db
+        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sessions')")
+        .all()
+        .map((c) => c.name),
+    );
+    for (const [name, type] of ADDED_COLUMNS) if (!present.has(name)) db.exec(`ALTER TABLE sessions ADD COLUMN ${name} ${type}`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
 }

@@ -1,5 +1,5 @@
 /**
- * Where sessions live. One small interface, several backends (memory, sqlite; Redis later), each
+ * Where sessions live. One small interface, several backends (memory, sqlite, Redis), each
  * applying the rotation rules of `auth/rotation.ts` inside its own transaction.
  */
 import type { RotationPolicy } from "../auth/rotation.js";
@@ -20,16 +20,29 @@ export interface SessionRecord {
 
 export interface RefreshState {
   family: string;
-  /** Hash of the one refresh token that may be used now. */
+  /** Hash of the newest refresh token that may be used now. */
   currentHash: string;
+  /** When the newest unused token was issued: the idle limit (`refresh_ttl`) counts from it. */
   currentIssuedAt: number;
-  /** Hash of the token the current one replaced, and when it was used: for the retry grace. */
+  /**
+   * The other unused tokens issued for the previous one (its first successor and earlier retries'), oldest
+   * first; any of them may be used instead of the current one. Absent when there are none.
+   */
+  siblingHashes?: string[];
+  /** Hash of the token the unused ones were issued for, and when it was first used: for the retry grace. */
   previousHash: string | null;
   previousUsedAt: number | null;
+  /**
+   * Siblings that died when another of their generation was used, newest first, at most `MAX_SIBLINGS`:
+   * presenting one is refused quietly, not treated as theft. Absent when there are none.
+   */
+  supersededHashes?: string[];
 }
 
 export type RotationResult =
   | { kind: "rotated" | "retried"; session: SessionRecord }
+  /** A dead sibling (`auth/rotation.ts`): refused, nothing written, the session kept. */
+  | { kind: "sibling"; session: SessionRecord }
   /** The store has already deleted the session; the caller logs the upstream session out. */
   | { kind: "theft"; session: SessionRecord }
   | { kind: "unknown" | "expired" };
@@ -54,7 +67,8 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /**
    * Rotates the refresh token of `family` in one transaction: decides with `decideRotation`, then
-   * stores `nextHash` as the current token (rotate, retry) or deletes the session (theft).
+   * stores `nextHash` as the current token (rotate, retry), changes nothing (sibling) or deletes the
+   * session (theft).
    */
   rotateRefreshToken(family: string, presentedHash: string, nextHash: string, policy: RotationPolicy): Promise<RotationResult>;
   deleteSession(id: string): Promise<SessionRecord | undefined>;
@@ -76,5 +90,10 @@ export interface Store {
    * so their cached copies can be dropped. `undefined` asks for the current cursor only.
    */
   revokedSince(cursor: string | undefined): Promise<RevocationFeed>;
+  /**
+   * A cheap write, for readiness: rejects when the store cannot take writes (disk full, read-only, a SQLite
+   * file deleted or replaced under the gateway, a Redis refusing writes) even while reads still work.
+   */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }

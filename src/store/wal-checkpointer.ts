@@ -21,7 +21,8 @@ const STOP_TIMEOUT_MS = 5_000;
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.driver);
-const db = new Database(workerData.file);
+// fileMustExist: a thread that boots after the file was deleted must not create an empty one in its place.
+const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma("busy_timeout = 0");
 const checkpoint = () => {
   try {

@@ -129,6 +129,19 @@ t.test("refreshes are counted by outcome: ok, retry_in_grace, theft", async (t) 
   t.equal(value(text, "matrix_auth_gateway_refreshes_total", { outcome: "theft" }), 1);
 });
 
+t.test("a sibling refused quietly is counted as sibling_superseded", async (t) => {
+  const gw = await start(t);
+  const login = await gw.login();
+  // Two tabs refresh with one token: two pairs; the second one used is refused, the session kept.
+  const [a, b] = await Promise.all([0, 1].map(() => gw.request(REFRESH, post({ refresh_token: login.refresh_token }))));
+  t.equal((await gw.request(REFRESH, post({ refresh_token: a?.body.refresh_token }))).status, 200);
+  t.equal((await gw.request(REFRESH, post({ refresh_token: b?.body.refresh_token }))).status, 401);
+  const text = await gw.scrape();
+  t.equal(value(text, "matrix_auth_gateway_refreshes_total", { outcome: "sibling_superseded" }), 1);
+  t.equal(value(text, "matrix_auth_gateway_refreshes_total", { outcome: "theft" }), 0);
+  t.equal(value(text, "matrix_auth_gateway_active_sessions"), 1);
+});
+
 t.test("a tripped rate limit is counted by policy", async (t) => {
   const gw = await start(t, { rateLimits: "rate_limits: {enabled: true, public: {per_address: {points: 2, duration: 1m}}}" });
   for (const expected of [200, 200, 429]) {

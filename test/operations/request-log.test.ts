@@ -207,7 +207,12 @@ t.test("/ready is 503 when the homeserver is down; /health stays 200", async (t)
   await homeserver.close();
   const ready = await gw.request("/ready");
   t.equal(ready.status, 503);
-  t.same(ready.body, { status: "not ready", store: "ok", upstream: "failing" });
+  t.same(ready.body, {
+    status: "not ready",
+    store: "ok",
+    upstream: "failing",
+    reason: "the homeserver did not answer /_matrix/client/versions",
+  });
   const health = await gw.request("/health");
   t.equal(health.status, 200);
   t.same(health.body, { status: "ok" });

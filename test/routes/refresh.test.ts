@@ -173,7 +173,7 @@ t.test("rotation rules", async (t) => {
     }
   });
 
-  t.test("a retry inside the grace while the successor is unused gets a fresh pair; the unused successor is dead", async (t) => {
+  t.test("a retry inside the grace while the successor is unused gets a fresh pair; once one is used the other dies quietly", async (t) => {
     const gw = await startGateway(t, { tokens: tokens() });
     const { login, upstreamToken } = await loginAlice(gw);
     const lost = await expectRefreshed(t, await refresh(gw, login.refresh_token)); // the response the client never got
@@ -183,8 +183,12 @@ t.test("rotation rules", async (t) => {
     await expectAccessWorks(t, gw, retried.access_token);
     // The chain continues from the retry.
     const continued = await expectRefreshed(t, await refresh(gw, retried.refresh_token));
-    // The successor the retry replaced is no longer part of the chain: presenting it is theft.
+    // The successor the retry was issued beside is its sibling: refused, without revoking anything.
     expectRefused(t, await refresh(gw, lost.refresh_token));
+    await expectAccessWorks(t, gw, continued.access_token);
+    t.equal(gw.homeserver.logouts.length, 0, "no upstream logout");
+    // The original token's line has moved on: presenting it now is theft.
+    expectRefused(t, await refresh(gw, login.refresh_token));
     await expectSessionStolen(t, gw, upstreamToken, [continued.access_token, retried.access_token], [continued.refresh_token]);
   });
 

@@ -144,7 +144,8 @@ t.test("Redis goes away and comes back: cached sessions and rate limits carry on
     ready = await timed(gw, "/ready");
   }
   t.equal(ready.status, 503, "not ready while Redis is down");
-  t.same(ready.body, { status: "not ready", store: "failing", upstream: "ok" });
+  t.same(Object.keys(ready.body).sort(), ["reason", "status", "store", "upstream"]);
+  t.match(ready.body, { status: "not ready", store: "failing", upstream: "ok", reason: /^the session store cannot be (read|written)$/ });
 
   const during: { what: string; ms: number }[] = [{ what: "ready", ms: ready.ms }];
   for (let i = 1; i <= PER_USER_POINTS; i++) {

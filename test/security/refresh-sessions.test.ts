@@ -8,7 +8,8 @@
  *         "theft does not touch the user's other sessions"; per form: "… › theft is refused in this form's words"
  * - [x] two concurrent refreshes with the same token (inside and outside the grace window)
  *       → test/routes/refresh.test.ts "rotation rules" › "two concurrent refreshes with one token inside the grace both succeed",
- *         "two concurrent refreshes with one token and no grace: one wins, then the session is revoked"
+ *         "two concurrent refreshes with one token and no grace: one wins, then the session is revoked";
+ *         fifty at once (several tabs: siblings die quietly, the session is kept) → test/routes/refresh-siblings.test.ts
  * - [x] reuse after logout; after `logout/all`; after `session_max_age`; after `refresh_ttl` idle
  *       → test/routes/logout.test.ts "PREFIX › logout ends this session only", "PREFIX › logout/all ends every session of the
  *         user and no one else's" (both refuse the refresh token afterwards); test/routes/refresh.test.ts "rotation rules" ›

@@ -116,7 +116,7 @@ t.test("sessionsAfter walks every session with SCAN, page by page", async (t) =>
   );
 });
 
-t.test("rotation: rotate, retry in grace, theft", async (t) => {
+t.test("rotation: rotate, retry in grace, dead sibling, theft", async (t) => {
   const { store } = open(t);
   const s = session();
   await store.createSession(s);
@@ -128,10 +128,14 @@ t.test("rotation: rotate, retry in grace, theft", async (t) => {
   });
   t.match(await store.rotateRefreshToken(family, H("t0"), H("t2"), policy(now + 1000)), {
     kind: "retried",
-    session: { refresh: { currentHash: H("t2") } },
+    session: { refresh: { currentHash: H("t2"), siblingHashes: [H("t1")] } },
   });
+  t.same((await store.getSession(s.id))?.refresh?.siblingHashes, [H("t1")], "the first successor is stored as a sibling");
   t.match(await store.rotateRefreshToken(family, H("t2"), H("t3"), policy(now + 2000)), { kind: "rotated" });
-  t.match(await store.rotateRefreshToken(family, H("t1"), H("t4"), policy(now + 3000)), { kind: "theft", session: { id: s.id } });
+  t.same((await store.getSession(s.id))?.refresh?.supersededHashes, [H("t1")], "t1 died");
+  t.match(await store.rotateRefreshToken(family, H("t1"), H("t4"), policy(now + 3000)), { kind: "sibling", session: { id: s.id } });
+  t.ok(await store.getSession(s.id), "a dead sibling revokes nothing");
+  t.match(await store.rotateRefreshToken(family, H("t0"), H("t4"), policy(now + 3000)), { kind: "theft", session: { id: s.id } });
   t.equal(await store.getSession(s.id), undefined, "theft deleted the session");
   t.same(await store.rotateRefreshToken(family, H("t3"), H("t5"), policy(now + 4000)), { kind: "unknown" });
 });
@@ -147,6 +151,17 @@ t.test("concurrent rotations of one token on two clients: one rotates, the other
     other.rotateRefreshToken(s.refresh!.family, H("t0"), H("b"), policy(now)),
   ]);
   t.same(results.map((r) => r.kind).sort(), ["retried", "rotated"]);
+
+  // Many at once (tabs): every one gets a pair (each conflicting round lets one through), none is theft.
+  const many = session();
+  await store.createSession(many);
+  const crowd = await Promise.all(
+    Array.from({ length: 40 }, (_, i) =>
+      (i % 2 ? store : other).rotateRefreshToken(many.refresh!.family, H("t0"), H(`c${i}`), policy(now)),
+    ),
+  );
+  t.same(crowd.map((r) => r.kind).sort(), ["rotated", ...Array(39).fill("retried")].sort(), "one rotation, 39 retries");
+  t.equal((await store.getSession(many.id))?.refresh?.siblingHashes?.length, 39, "every child kept");
   const strict = { now, graceMs: 0, idleMs: HOUR };
   const s2 = session();
   await store.createSession(s2);

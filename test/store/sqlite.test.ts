@@ -136,7 +136,7 @@ interface RotationStep {
   present: string;
   next: string;
   after: number;
-  kind: "rotated" | "retried" | "theft" | "expired" | "unknown";
+  kind: "rotated" | "retried" | "sibling" | "theft" | "expired" | "unknown";
 }
 interface RotationRow {
   name: string;
@@ -153,12 +153,18 @@ const ROTATIONS: RotationRow[] = [
     left: { currentHash: H("t1"), currentIssuedAt: T0 + 1000, previousHash: H("t0"), previousUsedAt: T0 + 1000 },
   },
   {
-    name: "used token inside the grace, successor unused → retried",
+    name: "used token inside the grace, successor unused → retried (the successor stays usable beside it)",
     steps: [
       { present: "t0", next: "t1", after: 1000, kind: "rotated" },
       { present: "t0", next: "t2", after: 1000 + GRACE_MS - 1, kind: "retried" },
     ],
-    left: { currentHash: H("t2"), currentIssuedAt: T0 + 1000 + GRACE_MS - 1, previousHash: H("t0"), previousUsedAt: T0 + 1000 },
+    left: {
+      currentHash: H("t2"),
+      currentIssuedAt: T0 + 1000 + GRACE_MS - 1,
+      siblingHashes: [H("t1")],
+      previousHash: H("t0"),
+      previousUsedAt: T0 + 1000,
+    },
   },
   {
     name: "used token after the grace → theft deletes the session",
@@ -175,6 +181,41 @@ const ROTATIONS: RotationRow[] = [
       { present: "t0", next: "t1", after: 1000, kind: "rotated" },
       { present: "t1", next: "t2", after: 2000, kind: "rotated" },
       { present: "t0", next: "t3", after: 3000, kind: "theft" },
+    ],
+    left: null,
+  },
+  {
+    name: "two tabs at once: either child carries on, the other then dies quietly and the session stays",
+    steps: [
+      { present: "t0", next: "t1", after: 1000, kind: "rotated" },
+      { present: "t0", next: "t2", after: 1001, kind: "retried" },
+      { present: "t1", next: "t3", after: 2000, kind: "rotated" },
+      { present: "t2", next: "t4", after: 3000, kind: "sibling" },
+      { present: "t2", next: "t5", after: 3000 + GRACE_MS, kind: "sibling" },
+    ],
+    left: {
+      currentHash: H("t3"),
+      currentIssuedAt: T0 + 2000,
+      previousHash: H("t1"),
+      previousUsedAt: T0 + 2000,
+      supersededHashes: [H("t2")],
+    },
+  },
+  {
+    name: "two tabs at once, unused: both children kept, idle limit from the newest",
+    steps: [
+      { present: "t0", next: "t1", after: 1000, kind: "rotated" },
+      { present: "t0", next: "t2", after: 1001, kind: "retried" },
+    ],
+    left: { currentHash: H("t2"), currentIssuedAt: T0 + 1001, siblingHashes: [H("t1")], previousHash: H("t0"), previousUsedAt: T0 + 1000 },
+  },
+  {
+    name: "the original token after one of its children was used → theft",
+    steps: [
+      { present: "t0", next: "t1", after: 1000, kind: "rotated" },
+      { present: "t0", next: "t2", after: 1001, kind: "retried" },
+      { present: "t2", next: "t3", after: 2000, kind: "rotated" },
+      { present: "t0", next: "t4", after: 2001, kind: "theft" },
     ],
     left: null,
   },
@@ -293,7 +334,7 @@ for (const backend of BACKENDS) {
           for (const step of row.steps) {
             const result = await store.rotateRefreshToken(family, H(step.present), H(step.next), policyAt(step.after));
             t.equal(result.kind, step.kind, `${step.present} at +${step.after}ms → ${step.kind}`);
-            if (result.kind === "rotated" || result.kind === "retried") {
+            if (result.kind === "rotated" || result.kind === "retried" || result.kind === "sibling") {
               t.same(result.session, await store.getSession(session.id), "returns the session as stored");
             }
             if (result.kind === "theft") {
