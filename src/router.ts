@@ -149,6 +149,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
 
   const finish = (req: IncomingMessage, res: ServerResponse, info: RequestInfo): void => {
     if (info.inFlightKey !== undefined) ctx.rateLimits.leaveInFlight(info.inFlightKey);
+    ctx.forwarder.release(req);
     observe(req, res, info);
   };
 

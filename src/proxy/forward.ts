@@ -32,6 +32,7 @@ import { sendError } from "../http/respond.js";
 import type { Logger } from "../observability/log.js";
 import { scrubUrl } from "../observability/log.js";
 import { CredentialScanner } from "./credential-scan.js";
+import { createDeadlines, type TrackedExchange } from "./deadlines.js";
 
 export interface ForwardOptions {
   /** URL to send upstream: the request's own, minus the gateway's token. */
@@ -104,8 +105,6 @@ const MAX_HELD_ANSWER = 64 * 1024;
  * homeserver's client API.
  */
 const THIRD_PARTY_TOKEN_ENDPOINT = /^\/_matrix\/client\/(?:[^/]+\/)+user\/[^/]+\/openid\/request_token$/;
-/** How often requests waiting for a socket of a full pool are checked against their deadline (only while some wait). */
-const SOCKET_WAIT_SWEEP_MS = 100;
 
 /**
  * Header objects are built fresh rather than edited: `delete` turns a V8 object into a slow dictionary,
@@ -117,20 +116,16 @@ function newHeaderFields<T>(): Record<string, T> {
   return Object.create(NO_INHERITED_FIELDS) as Record<string, T>;
 }
 
-interface RequestContext {
+interface RequestContext extends TrackedExchange {
   options: ForwardOptions;
-  timeoutMs: number;
   timedOut: boolean;
   tooLarge: boolean;
   /** Waited past `socketWaitMs` for a socket of the full short-request pool. */
   poolBusy: boolean;
-  /** When the request must have a socket (ms, `performance.now()`); 0 when it did not queue. */
-  socketDeadline: number;
-  /** The client's response, kept only while the request waits for a socket (the sweeper answers it). */
-  res: ServerResponse | undefined;
+  /** The client's response, for the deadlines to answer when no upstream request exists to destroy. */
+  res: ServerResponse;
   /** The answer is inspected for a homeserver credential before it is relayed (POST). */
   inspect: boolean;
-  proxyReq: http.ClientRequest | undefined;
 }
 
 /** The forwarding state rides on the request itself: a WeakMap entry per request costs the garbage collector more. */
@@ -165,48 +160,28 @@ export function createForwarder(config: ForwarderOptions) {
   const bodylessProxy = proxyFor(shortAgent, NO_BODY);
   const longPollProxy = proxyFor(longPollAgent, NO_BODY);
 
-  // Requests queued for a socket of the full short pool, checked by one coarse timer while there are any.
-  const waiting = new Set<RequestContext>();
-  let sweeper: NodeJS.Timeout | undefined;
-  const sweepWaiting = () => {
-    const now = performance.now();
-    for (const context of waiting) {
-      // http-proxy-3 hands out `proxyReq` once the agent gave it a socket: from then on it is not waiting.
-      if (context.proxyReq) waiting.delete(context);
-      else if (now >= context.socketDeadline) {
-        // Answered here and now; `onProxyReq` stops the request if the agent hands it a socket later.
-        waiting.delete(context);
-        context.poolBusy = true;
-        if (context.res && !context.res.headersSent) answerError(context.res, context.options, upstreamPoolBusy());
-        context.res = undefined;
-      }
-    }
-    if (waiting.size === 0) {
-      clearInterval(sweeper);
-      sweeper = undefined;
-    }
-  };
-  const queueForSocket = (context: RequestContext, res: ServerResponse) => {
-    context.res = res;
-    context.socketDeadline = performance.now() + config.socketWaitMs;
-    waiting.add(context);
-    sweeper ??= setInterval(sweepWaiting, SOCKET_WAIT_SWEEP_MS);
-    sweeper.unref();
-  };
+  // Every exchange in flight, watched by one coarse timer (deadlines.ts): a request waiting too long for a
+  // socket of the full short pool, or silent too long, is answered here.
+  const deadlines = createDeadlines<RequestContext>({
+    onSocketWaitExpired(context) {
+      // Answered now; `onProxyReq` stops the request if the agent hands it a socket later.
+      context.poolBusy = true;
+      if (!context.res.headersSent) answerError(context.res, context.options, upstreamPoolBusy());
+    },
+    onSilent(context) {
+      context.timedOut = true;
+      if (context.proxyReq)
+        context.proxyReq.destroy(); // onError answers 504 (or cuts a relay under way)
+      else if (!context.res.headersSent) answerError(context.res, context.options, upstreamTimeout());
+    },
+  });
 
   const onProxyReq = (proxyReq: http.ClientRequest, req: IncomingMessage) => {
     const context = (req as ForwardedRequest)[CONTEXT];
     if (!context) return;
     context.proxyReq = proxyReq;
-    // Its wait ran out and the client got its 503: it must not reach the homeserver after all.
-    if (context.poolBusy) {
-      proxyReq.destroy();
-      return;
-    }
-    proxyReq.setTimeout(context.timeoutMs, () => {
-      context.timedOut = true;
-      proxyReq.destroy();
-    });
+    // Its wait ran out and the client got its answer: it must not reach the homeserver after all.
+    if (context.poolBusy || context.timedOut) proxyReq.destroy();
   };
 
   const onProxyRes = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
@@ -240,19 +215,14 @@ export function createForwarder(config: ForwarderOptions) {
     const response = res as ServerResponse;
     const context = (req as ForwardedRequest)[CONTEXT];
     if (req.socket.destroyed) return; // the client went away; nothing to answer
-    if (context?.poolBusy) return; // answered 503 when its wait for a socket ran out
+    // Already answered: 503 when its wait for a socket ran out, 504 when it timed out before it had one.
+    if (context?.poolBusy || response.writableEnded) return;
     config.logger.warn({ err: error.message, url: scrubUrl(req.url ?? ""), timedOut: context?.timedOut }, "upstream request failed");
     if (response.headersSent) {
       response.destroy();
       return;
     }
-    const failure = context?.tooLarge
-      ? tooLarge()
-      : context?.poolBusy
-        ? upstreamPoolBusy()
-        : context?.timedOut
-          ? upstreamTimeout()
-          : upstreamUnreachable();
+    const failure = context?.tooLarge ? tooLarge() : context?.timedOut ? upstreamTimeout() : upstreamUnreachable();
     answerError(response, context?.options, failure);
   };
 
@@ -274,7 +244,9 @@ export function createForwarder(config: ForwarderOptions) {
         tooLarge: false,
         poolBusy: false,
         socketDeadline: 0,
-        res: undefined,
+        lastBytes: -1,
+        lastProgressAt: 0,
+        res,
         inspect,
         proxyReq: undefined,
       };
@@ -285,18 +257,26 @@ export function createForwarder(config: ForwarderOptions) {
       req.url = options.url;
       options.info.upstreamStart = performance.now();
       (req as ForwardedRequest)[CONTEXT] = context;
+      deadlines.track(context);
       if (longPoll > 0 && bodyless) {
         longPollProxy.web(req, res, onError);
         return;
       }
-      if (maxSockets !== Number.POSITIVE_INFINITY && busySockets(shortAgent) >= maxSockets) queueForSocket(context, res);
+      if (maxSockets !== Number.POSITIVE_INFINITY && busySockets(shortAgent) >= maxSockets) {
+        context.socketDeadline = performance.now() + config.socketWaitMs;
+      }
       // http-proxy-3 pipes `buffer` upstream in place of `req`.
       if (body !== undefined) shortProxy.web(req, res, { buffer: Readable.from([body]) }, onError);
       else if (bodyless) bodylessProxy.web(req, res, onError);
       else shortProxy.web(req, res, onError);
     },
+    /** The request's response closed: its deadlines are over. Called for every request; a no-op for unforwarded ones. */
+    release(req: IncomingMessage): void {
+      const context = (req as ForwardedRequest)[CONTEXT];
+      if (context) deadlines.release(context);
+    },
     close(): void {
-      clearInterval(sweeper);
+      deadlines.close();
       for (const proxy of [shortProxy, bodylessProxy, longPollProxy]) proxy.close();
       shortAgent.destroy();
       longPollAgent.destroy();
