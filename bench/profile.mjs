@@ -23,7 +23,7 @@ if (!["hit", "miss", "defaults", "login", "bare"].includes(scenario)) {
 }
 const TITLES = {
   hit: "authenticated GET whoami, cache hit",
-  miss: "authenticated GET whoami, session cache miss on every request (cache_size 1, 2,000 sessions' tokens in turn)",
+  miss: "authenticated GET whoami, a real miss on every request (cache_size 1, jwt.verified_cache_size 0, 2,000 sessions' tokens in turn)",
   defaults: "authenticated GET whoami, cache hit, logging and rate limits as shipped (2,000 users' tokens in turn)",
   login: "POST login",
   bare: "GET whoami through the bare http-proxy-3 proxy (the reference)",
@@ -49,7 +49,7 @@ try {
       upstream: `http://127.0.0.1:${upstream.port}`,
       store: { type: "sqlite", path: path.join(workDir, "gateway.sqlite") },
       defaults: scenario === "defaults",
-      ...(scenario === "miss" ? { cache: { size: 1, ttl: "1s" } } : {}),
+      ...(scenario === "miss" ? { cache: { size: 1, ttl: "1s", verified: 0 } } : {}),
     },
     { execArgv: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=200"] },
   );

@@ -3,8 +3,8 @@
  * Needs a build (`npm run build`). Prints the tables and writes bench/results/latest.{md,json,svg}.
  *
  * Environment (defaults in brackets):
- *   BENCH_ROUNDS [3]            interleaved rounds of the HTTP scenarios
- *   BENCH_DURATION [2]          measured seconds per scenario and round
+ *   BENCH_ROUNDS [5]            interleaved rounds of the HTTP scenarios (ratios to bare are paired by round)
+ *   BENCH_DURATION [3]          measured seconds per scenario and round
  *   BENCH_WARMUP [3]            unmeasured seconds before each scenario's first measured run (V8 needs a few
  *                               seconds of load to optimise the gateway's code: 1 s left round 1 up to 2× slower)
  *   BENCH_CONNECTIONS [32]      concurrent connections of the load generator
@@ -31,8 +31,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, "results");
 
 const settings = {
-  rounds: positiveNumber("BENCH_ROUNDS", 3),
-  durationSec: positiveNumber("BENCH_DURATION", 2),
+  rounds: positiveNumber("BENCH_ROUNDS", 5),
+  durationSec: positiveNumber("BENCH_DURATION", 3),
   warmupSec: Number(process.env.BENCH_WARMUP ?? 3),
   connections: positiveNumber("BENCH_CONNECTIONS", 32),
   missSessions: positiveNumber("BENCH_MISS_SESSIONS", 2000),

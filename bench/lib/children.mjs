@@ -148,6 +148,16 @@ export function cpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
 }
 
+/** Busy time of one CPU since boot, in µs (/proc/stat: user, nice, system, irq, softirq, steal). */
+export function cpuBusyMicros(cpu) {
+  const line = readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) return undefined;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1e6) / CLOCK_TICKS;
+}
+
 /** Resident set size of a process, in bytes. */
 export function rssBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import { cpuMicros } from "./children.mjs";
+import { cpuBusyMicros, cpuMicros } from "./children.mjs";
 
 /** `wrk` when it is on the PATH and not turned off; otherwise `autocannon`. */
 export const LOAD_GENERATOR = (() => {
@@ -69,6 +69,7 @@ export async function measure(run) {
     p99Ms: percentile(latencies, 0.99),
     proxyCpuUsPerReq: run.proxyPid ? (cpuAfter.proxy - cpuBefore.proxy) / answered : undefined,
     upstreamCpuUsPerReq: run.upstreamPid ? (cpuAfter.upstream - cpuBefore.upstream) / answered : undefined,
+    foreignShare: foreignShare(cpuBefore, cpuAfter, seconds),
     answered,
     non2xx: other,
     errors: result.errors + result.timeouts,
@@ -95,6 +96,7 @@ async function measureWithWrk(run) {
     p99Ms: result.p99Us / 1000,
     proxyCpuUsPerReq: run.proxyPid ? (cpuAfter.proxy - cpuBefore.proxy) / answered : undefined,
     upstreamCpuUsPerReq: run.upstreamPid ? (cpuAfter.upstream - cpuBefore.upstream) / answered : undefined,
+    foreignShare: foreignShare(cpuBefore, cpuAfter, seconds),
     answered,
     // wrk counts answers other than 2xx/3xx as status errors; the bench answers no 3xx.
     non2xx: result.status,
@@ -192,7 +194,20 @@ function readCpu(run) {
   return {
     proxy: run.proxyPid ? [run.proxyPid].flat().reduce((sum, pid) => sum + cpuMicros(pid), 0) : 0,
     upstream: run.upstreamPid ? cpuMicros(run.upstreamPid) : 0,
+    serverCpu: run.serverCpu === undefined ? undefined : cpuBusyMicros(run.serverCpu),
   };
+}
+
+/**
+ * Share of the measured window in which the server's own CPU (it runs alone there when pinned) was busy with
+ * anything but the server: another process on the machine. Above NOISY_SHARE the round is flagged, and the
+ * paired ratios leave it out.
+ */
+export const NOISY_SHARE = 0.05;
+function foreignShare(before, after, seconds) {
+  if (before.serverCpu === undefined || after.serverCpu === undefined) return undefined;
+  const foreign = after.serverCpu - before.serverCpu - (after.proxy - before.proxy);
+  return Math.max(0, foreign) / (seconds * 1e6);
 }
 
 function percentile(sorted, q) {

@@ -67,6 +67,18 @@ export function httpTable(rows) {
   );
 }
 
+/**
+ * Ratios to the bare http-proxy-3 paired round by round (the issue-8/16 targets): median with min–max over the
+ * rounds kept, and how many noisy rounds (another process on the server's CPU) were left out.
+ */
+export function pairedTable(rows) {
+  const span = (p) => (p ? `${p.median.toFixed(2)}× (${p.min.toFixed(2)}–${p.max.toFixed(2)}, n=${p.n})` : "–");
+  const lines = rows
+    .filter((row) => row.paired)
+    .map((row) => [row.label, span(row.paired.rps), span(row.paired.cpu), String(row.paired.dropped)]);
+  return table(["scenario (whoami)", "req/s ÷ bare, same round", "CPU/req ÷ bare, same round", "noisy rounds left out"], lines);
+}
+
 export function refreshTable(refresh) {
   return table(
     ["store", "refresh ops/s", "p50 µs", "p99 µs", "CPU µs/op"],
@@ -110,6 +122,10 @@ export function markdown(results) {
     "### HTTP (loopback)",
     "",
     httpTable(http.rows),
+    "",
+    "Ratios to bare http-proxy-3 paired by round (each gateway round against the bare round of the same pass):",
+    "",
+    pairedTable(http.rows),
     "",
     ...http.notes.map((n) => `- ${n}`),
     "",

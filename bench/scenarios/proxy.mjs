@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startNode } from "../lib/children.mjs";
 import { describePinning, pinServer, releasePinning, setUpPinning } from "../lib/cpu-pinning.mjs";
-import { measure, median, warmUp } from "../lib/load.mjs";
+import { measure, median, NOISY_SHARE, warmUp } from "../lib/load.mjs";
 import { findNginx, startNginx } from "../servers/nginx.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -64,7 +64,7 @@ async function runPinned(settings, workDir, say, pinning) {
   const replicated = (name, options) =>
     Promise.all(Array.from({ length: settings.replicas }, (_, i) => gateway(`${name} #${i + 1}`, { ...options, store: options.store(i) })));
   const hit = await replicated("gateway (cache hit)", { store: (i) => sqlite(`hit-${i}`) });
-  const miss = await replicated("gateway (cache miss)", { store: (i) => sqlite(`miss-${i}`), cache: { size: 1, ttl: "1s" } });
+  const miss = await replicated("gateway (cache miss)", { store: (i) => sqlite(`miss-${i}`), cache: { size: 1, ttl: "1s", verified: 0 } });
   const defaults = await replicated("gateway (defaults)", { store: (i) => sqlite(`defaults-${i}`), defaults: true });
   const loginSqlite = await gateway("gateway (sqlite store, logins)", { store: sqlite("login") });
   const loginMemory = await gateway("gateway (memory store)", { store: { type: "memory" } });
@@ -140,6 +140,8 @@ async function runPinned(settings, workDir, say, pinning) {
         durationSec: settings.durationSec,
         proxyPid: server.pid,
         upstreamPid: upstream.pid,
+        // Pinned servers run alone on their CPU: what else ran there during the window is noise to flag.
+        serverCpu: pinning.pinned && server.pid ? pinning.serverCpu : undefined,
       };
       // JIT, pools and caches stay warm after a process's first round.
       if (round < scenario.targets.length) await warmUp(run, settings.warmupSec);
@@ -149,6 +151,9 @@ async function runPinned(settings, workDir, say, pinning) {
         `round ${round + 1}/${settings.rounds} ${scenario.id.padEnd(18)} ${result.requestsPerSec.toFixed(0).padStart(6)} req/s` +
           `  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms` +
           (result.proxyCpuUsPerReq === undefined ? "" : `  ${result.proxyCpuUsPerReq.toFixed(0)} µs CPU/req`) +
+          (result.foreignShare > NOISY_SHARE
+            ? `  NOISY (${(result.foreignShare * 100).toFixed(0)}% of CPU ${pinning.serverCpu} was another process's)`
+            : "") +
           (result.non2xx || result.errors ? `  NON-2XX ${result.non2xx} ERRORS ${result.errors}` : ""),
       );
     }
@@ -162,7 +167,7 @@ async function runPinned(settings, workDir, say, pinning) {
   const hitStats = await cacheStats(hit);
   notes.push(
     `Gateway scenarios (hit, miss, defaults): ${settings.replicas} processes each, used in turn from round to round (BENCH_REPLICAS).`,
-    `Cache-miss gateways: store.cache_size 1 and cache_ttl 1s, ${settings.missSessions} sessions' tokens rotated per request: ` +
+    `Cache-miss gateways: store.cache_size 1, cache_ttl 1s and jwt.verified_cache_size 0 (every request verifies the JWT, reads the store and unseals the credential), ${settings.missSessions} sessions' tokens rotated per request: ` +
       `${missStats.misses} misses and ${missStats.hits} hits over the whole run (warm-ups included).`,
     `Cache-hit gateways: one token each; ${hitStats.hits} hits and ${hitStats.misses} misses over the whole run.`,
   );
@@ -172,6 +177,24 @@ async function runPinned(settings, workDir, say, pinning) {
     const errors = s.results.reduce((n, r) => n + r.errors, 0);
     notes.push(`WARNING: ${s.id} had ${non2xx} non-2xx answers and ${errors} socket errors.`);
   }
+
+  // Each gateway round against the bare proxy's round of the same pass (rounds interleave, so the two ran within
+  // seconds of each other): a ratio per round, then their median and spread. Noisy windows are left out.
+  const bareWhoami = scenarios.find((s) => s.id === "bare/whoami");
+  const paired = (s) => {
+    if (!bareWhoami || s === bareWhoami || s.name !== "whoami") return undefined;
+    const rps = [];
+    const cpu = [];
+    s.results.forEach((result, round) => {
+      const base = bareWhoami.results[round];
+      if (!base || result.foreignShare > NOISY_SHARE || base.foreignShare > NOISY_SHARE) return;
+      rps.push(result.requestsPerSec / base.requestsPerSec);
+      if (result.proxyCpuUsPerReq && base.proxyCpuUsPerReq) cpu.push(result.proxyCpuUsPerReq / base.proxyCpuUsPerReq);
+    });
+    const spread = (values) =>
+      values.length ? { median: median(values), min: Math.min(...values), max: Math.max(...values), n: values.length } : undefined;
+    return { rps: spread(rps), cpu: spread(cpu), dropped: s.results.length - rps.length };
+  };
 
   const rows = scenarios.map((s) => ({
     id: s.id,
@@ -183,6 +206,7 @@ async function runPinned(settings, workDir, say, pinning) {
     p99Ms: median(s.results.map((r) => r.p99Ms)),
     proxyCpuUsPerReq: median(s.results.map((r) => r.proxyCpuUsPerReq)),
     upstreamCpuUsPerReq: median(s.results.map((r) => r.upstreamCpuUsPerReq)),
+    paired: paired(s),
     rounds: s.results,
   }));
   return { rows, notes };

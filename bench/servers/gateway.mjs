@@ -4,7 +4,7 @@
  * Options (JSON in argv[2]):
  *   upstream    the upstream's URL
  *   store       {type: "sqlite" | "memory", path?}
- *   cache       {size, ttl} for store.cache_size / store.cache_ttl (defaults: the gateway's)
+ *   cache       {size, ttl, verified} for store.cache_size / store.cache_ttl / jwt.verified_cache_size (defaults: the gateway's)
  *   defaults    true: logging and rate limits as shipped (log level info, one line per request, limits on);
  *               false: `log: {level: warn, requests: false}` and `rate_limits: {enabled: false}`
  *
@@ -34,7 +34,7 @@ const yaml = [
   "listen: {host: 127.0.0.1, port: 0}",
   "workers: 1",
   `upstream: {url: ${JSON.stringify(options.upstream)}}`,
-  `jwt: {secret: "${randomBytes(32).toString("hex")}"}`,
+  `jwt: {secret: "${randomBytes(32).toString("hex")}"${options.cache?.verified === undefined ? "" : `, verified_cache_size: ${options.cache.verified}`}}`,
   // Long enough that no token expires during a lengthened run.
   "tokens: {access_ttl: 1h}",
   `store: {${storeYaml.join(", ")}}`,
