@@ -6,7 +6,7 @@ import NodeCache from "node-cache";
 import type { Clock, RandomBytes } from "../clock.js";
 import type { Config } from "../config/schema.js";
 import { unknownToken } from "../http/errors.js";
-import type { SessionRecord, Store } from "../store/store.js";
+import type { RequestSession, SessionRecord, Store } from "../store/store.js";
 import type { AccessTokens } from "./access-token.js";
 import { issueRefreshToken, newFamily, parseRefreshToken } from "./refresh-token.js";
 
@@ -91,7 +91,7 @@ export function createSessionService(options: SessionServiceOptions) {
   poller?.unref();
   if (poller) void pollRevocations();
 
-  const remember = (session: SessionRecord): ActiveSession => {
+  const remember = (session: RequestSession): ActiveSession => {
     const active: ActiveSession = {
       id: session.id,
       userId: session.userId,
@@ -174,7 +174,7 @@ export function createSessionService(options: SessionServiceOptions) {
       const cached = cache.get<ActiveSession>(claims.sid);
       onCacheLookup?.(cached !== undefined);
       if (cached !== undefined) return ownedBy(cached, claims.sub);
-      return store.getSession(claims.sid).then((record) => {
+      return store.getRequestSession(claims.sid).then((record) => {
         if (!record) throw unknownToken();
         return ownedBy(remember(record), claims.sub);
       });

@@ -23,6 +23,10 @@ export function createMemoryStore(): Store {
       const session = sessions.get(id);
       return session && structuredClone(session);
     },
+    async getRequestSession(id) {
+      const session = sessions.get(id);
+      return session && { id, userId: session.userId, deviceId: session.deviceId, upstreamToken: session.upstreamToken, expiresAt: session.expiresAt };
+    },
     async rotateRefreshToken(family, presentedHash, nextHash, policy): Promise<RotationResult> {
       const id = byFamily.get(family);
       const session = id === undefined ? undefined : sessions.get(id);

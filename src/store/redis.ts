@@ -144,6 +144,8 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
     },
 
     getSession: load,
+    // One HGETALL either way; the refresh state it also reads costs Redis nothing worth a second script.
+    getRequestSession: load,
 
     async rotateRefreshToken(family, presentedHash, nextHash, policy): Promise<RotationResult> {
       for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {

@@ -115,6 +115,9 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
     VALUES (@id, @user_id, @device_id, @upstream_token, @created_at, @expires_at, @refresh_family, @refresh_hash,
     @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at, @refresh_sibling_hashes, @superseded_refresh_hashes)`);
   const byId = db.prepare<[string], Row>("SELECT * FROM sessions WHERE id = ?");
+  const requestById = db.prepare<[string], Pick<Row, "id" | "user_id" | "device_id" | "upstream_token" | "expires_at">>(
+    "SELECT id, user_id, device_id, upstream_token, expires_at FROM sessions WHERE id = ?",
+  );
   const byFamily = db.prepare<[string], Row>("SELECT * FROM sessions WHERE refresh_family = ?");
   const count = db.prepare("SELECT COUNT(*) AS n FROM sessions");
   const byUser = db.prepare<[string], Row>("SELECT * FROM sessions WHERE user_id = ?");
@@ -208,6 +211,17 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
     async getSession(id) {
       const row = byId.get(id);
       return row && toRecord(row);
+    },
+    async getRequestSession(id) {
+      const row = requestById.get(id);
+      if (!row) return undefined;
+      return {
+        id: row.id,
+        userId: row.user_id,
+        deviceId: row.device_id,
+        upstreamToken: cipher.open(row.upstream_token),
+        expiresAt: row.expires_at,
+      };
     },
     async rotateRefreshToken(family, presentedHash, nextHash, policy) {
       writable();

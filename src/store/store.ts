@@ -18,6 +18,9 @@ export interface SessionRecord {
   refresh: RefreshState | null;
 }
 
+/** The part of a session a proxied request needs: who, which device, which homeserver credential, until when. */
+export type RequestSession = Pick<SessionRecord, "id" | "userId" | "deviceId" | "upstreamToken" | "expiresAt">;
+
 export interface RefreshState {
   family: string;
   /** Hash of the newest refresh token that may be used now. */
@@ -65,6 +68,11 @@ export interface Store {
    */
   createSession(session: SessionRecord, idleMs?: number): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
+  /**
+   * What checking a request needs of a session, and no more (the hot path after a cache miss: SQLite reads
+   * five columns instead of the whole row and parses no refresh state).
+   */
+  getRequestSession(id: string): Promise<RequestSession | undefined>;
   /**
    * Rotates the refresh token of `family` in one transaction: decides with `decideRotation`, then
    * stores `nextHash` as the current token (rotate, retry), changes nothing (sibling) or deletes the

@@ -260,6 +260,15 @@ for (const backend of BACKENDS) {
       t.same(await store.getSession(refreshable.id), refreshable, "what get returns is a copy");
     });
 
+    t.test("getRequestSession: exactly what a request needs, the credential unsealed", async (t) => {
+      const store = open(t);
+      const session = makeSession();
+      await store.createSession(session);
+      const { id, userId, deviceId, upstreamToken, expiresAt } = session;
+      t.strictSame({ ...(await store.getRequestSession(id)) }, { id, userId, deviceId, upstreamToken, expiresAt });
+      t.equal(await store.getRequestSession("no-such-session"), undefined);
+    });
+
     t.test("delete one session", async (t) => {
       const store = open(t);
       const session = makeSession();
