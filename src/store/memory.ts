@@ -25,7 +25,15 @@ export function createMemoryStore(): Store {
     },
     async getRequestSession(id) {
       const session = sessions.get(id);
-      return session && { id, userId: session.userId, deviceId: session.deviceId, upstreamToken: session.upstreamToken, expiresAt: session.expiresAt };
+      return (
+        session && {
+          id,
+          userId: session.userId,
+          deviceId: session.deviceId,
+          upstreamToken: session.upstreamToken,
+          expiresAt: session.expiresAt,
+        }
+      );
     },
     async rotateRefreshToken(family, presentedHash, nextHash, policy): Promise<RotationResult> {
       const id = byFamily.get(family);

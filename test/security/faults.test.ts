@@ -187,6 +187,10 @@ t.test("a failing store: login 503 M_UNKNOWN, cached sessions keep working, look
       broken("reads");
       return memory.getSession(id);
     },
+    async getRequestSession(id) {
+      broken("reads");
+      return memory.getRequestSession(id);
+    },
   };
   const gw = await startGateway(t, { deps: { store } });
   const login = await gw.login();
@@ -230,7 +234,7 @@ t.test("a failing store: login 503 M_UNKNOWN, cached sessions keep working, look
   const mark = gw.homeserver.received.length;
   expectError(t, await whoami(gw, login.access_token), 503, "M_UNKNOWN", {}, UNAVAILABLE);
   t.same(gw.homeserver.received.slice(mark), [], "fail closed: nothing forwarded");
-  t.equal(await storeErrors(gw, "getSession"), 1, "counted: getSession");
+  t.equal(await storeErrors(gw, "getRequestSession"), 1, "counted: getRequestSession (the request's read)");
 
   // Recovery without a restart: the refresh token was never used up, the session never lost.
   fail.writes = false;
