@@ -74,8 +74,11 @@ t.test("package.json: npm start and bin run the compiled CLI", async (t) => {
   t.match(pkg.scripts.start, /--config config\/gateway\.yaml/);
   t.ok(fs.existsSync(path.join(ROOT, "config/gateway.yaml")), "npm start's config file exists");
   t.equal(pkg.bin["matrix-auth-gateway"], "dist/src/cli.js");
-  // npm ci runs `prepare`, which builds: no extra command before npm start (contract "Command line").
-  t.match(pkg.scripts.prepare, /tsc -p tsconfig\.build\.json/);
+  // npm ci runs `prepare`, which builds when TypeScript is installed: no extra command before npm start (contract
+  // "Command line"); `npm pack` builds in `prepack`, so the package ships dist/ and needs no TypeScript.
+  t.equal(pkg.scripts.prepare, "node scripts/build.mjs --if-available");
+  t.equal(pkg.scripts.prepack, "node scripts/build.mjs");
+  t.equal(pkg.scripts.build, "node scripts/build.mjs");
   t.equal(fs.readFileSync(CLI, "utf8").split("\n")[0], "#!/usr/bin/env node");
 });
 
