@@ -262,7 +262,7 @@ t.test("hash-password command", async (t) => {
     t.ok(fs.existsSync(CLI), "the build exists (npm run build)");
   });
   const run = (args: string[], input: string) =>
-    spawnSync(process.execPath, [CLI, "hash-password", ...args], { cwd: ROOT, input, encoding: "utf8", timeout: 20_000 });
+    spawnSync(process.execPath, [CLI, "hash-password", ...args], { cwd: ROOT, input, encoding: "utf8", timeout: 60_000 });
 
   t.test("--user prints a ready users-file line whose hash verifies", async (t) => {
     const done = run(["--user", "bob"], "pw");
