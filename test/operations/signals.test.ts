@@ -68,7 +68,7 @@ t.test("SIGHUP with a valid changed file applies it; tokens issued before keep w
   const mark = gw.lines.length;
   gw.child.kill("SIGHUP");
   const reload = await gw.waitForLine((line) => line.event === "reload", CHILD_EVENT_MS, mark);
-  t.match(reload, { level: 30, event: "reload", msg: "configuration reloaded" });
+  t.match(reload, { level: "info", event: "reload", msg: "configuration reloaded" });
   t.notOk("restart_needed_for" in reload, "nothing that needs a restart changed");
 
   const after = await login(gw.port);
@@ -97,7 +97,7 @@ t.test("SIGHUP with an invalid file is refused; the running configuration keeps 
   const mark = gw.lines.length;
   gw.child.kill("SIGHUP");
   const refused = await gw.waitForLine((line) => line.event === "reload_refused", CHILD_EVENT_MS, mark);
-  t.match(refused, { level: 50, event: "reload_refused", msg: /running configuration is kept/ });
+  t.match(refused, { level: "error", event: "reload_refused", msg: /running configuration is kept/ });
   t.same(refused.problems, [`${gw.file}:5:10: tokens.access_ttl: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 12h, 30d)`]);
   t.notOk(
     gw.lines.slice(mark).some((line) => line.event === "reload"),
