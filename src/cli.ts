@@ -10,7 +10,6 @@
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { helpText } from "./commands/help.js";
 import type { Command, IO } from "./commands/shared.js";
 
 interface Entry {
@@ -108,6 +107,8 @@ export async function main(argv: string[], io: IO = processIO): Promise<number> 
   const entry = named ?? (COMMANDS[0] as Entry);
   const args = named ? argv.slice(1) : argv;
   const command = await entry.load();
+  // Loaded with the command (every command's module imports it already); `--version` and the overview do without.
+  const { helpText } = await import("./commands/shared.js");
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

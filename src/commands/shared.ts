@@ -38,4 +38,11 @@ export function readConfig(file: string, io: IO, options: LoadOptions = {}): Con
   }
 }
 
-export { helpText } from "./help.js";
+export function helpText(command: Command): string {
+  const lines = [`Usage: ${command.usage}`, "", command.summary, ""];
+  for (const [name, spec] of Object.entries({ ...command.options, help: { type: "boolean", short: "h", description: "show this help" } })) {
+    const flag = `${spec.short ? `-${spec.short}, ` : "    "}--${name}${spec.type === "string" ? " VALUE" : ""}`;
+    lines.push(`  ${flag.padEnd(26)}${spec.description}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
