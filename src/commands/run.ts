@@ -41,6 +41,8 @@ export const runCommand: Command = {
       const message = listenFailure(error, config);
       if (!message) throw error;
       io.err(`${file}: ${message}\n`);
+      // A worker's IPC channel to the primary would keep it alive: let it exit, as after a stop.
+      if (cluster.isWorker) cluster.worker?.disconnect();
       return 1;
     }
     logger.info({ address: address.address, port: address.port, upstream: config.upstream.url, store: config.store.type }, "listening");
