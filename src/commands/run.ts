@@ -1,11 +1,12 @@
-/** `matrix-auth-gateway [run] --config FILE [--check]`: serve until SIGTERM/SIGINT; SIGHUP reloads. */
+/**
+ * `matrix-auth-gateway [run] --config FILE [--check]`: serve until SIGTERM/SIGINT; SIGHUP reloads.
+ * The gateway's modules are imported only once the configuration is valid and `--check` is not given.
+ */
 
 import cluster from "node:cluster";
 import { ConfigError, loadConfig } from "../config/load.js";
-import { createGateway } from "../gateway.js";
-import { createLogger } from "../observability/log.js";
+import type { Config } from "../config/schema.js";
 import { type Command, configOption, logWarnings, printWarnings, readConfig } from "./shared.js";
-import { runPrimary, workerCount } from "./workers.js";
 
 export const runCommand: Command = {
   name: "run",
@@ -23,6 +24,11 @@ export const runCommand: Command = {
       return 0;
     }
 
+    const [{ createGateway }, { createLogger }, { runPrimary, workerCount }] = await Promise.all([
+      import("../gateway.js"),
+      import("../observability/log.js"),
+      import("./workers.js"),
+    ]);
     const baseLogger = createLogger(config.log.level);
     // Once per start, not once per worker: the primary (or the only process) says it.
     if (cluster.isPrimary) logWarnings(baseLogger, config);
@@ -30,7 +36,18 @@ export const runCommand: Command = {
     if (workers > 1 && cluster.isPrimary) return runPrimary(file, config, workers, baseLogger);
     const logger = cluster.isWorker ? baseLogger.child({ worker: cluster.worker?.id }) : baseLogger;
     const gateway = createGateway(config, { logger });
-    const address = await gateway.listen();
+    let address: Awaited<ReturnType<typeof gateway.listen>>;
+    try {
+      address = await gateway.listen();
+    } catch (error) {
+      await gateway.close();
+      const message = listenFailure(error, config);
+      if (!message) throw error;
+      io.err(`${file}: ${message}\n`);
+      // A worker's IPC channel to the primary would keep it alive: let it exit, as after a stop.
+      if (cluster.isWorker) cluster.worker?.disconnect();
+      return 1;
+    }
     logger.info({ address: address.address, port: address.port, upstream: config.upstream.url, store: config.store.type }, "listening");
 
     const reload = () => {
@@ -70,3 +87,18 @@ export const runCommand: Command = {
     return 0;
   },
 };
+
+/** What keeps a listener from opening, in the configuration's terms; undefined for anything else. */
+export function listenFailure(error: unknown, config: Config): string | undefined {
+  const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  const reasons: Record<string, string> = {
+    EADDRINUSE: "the address is already in use (is another gateway running?)",
+    EACCES: "permission denied (ports below 1024 need privileges)",
+    EADDRNOTAVAIL: "this machine has no such address",
+  };
+  const reason = code && reasons[code];
+  if (!reason) return undefined;
+  const metrics = config.metrics.listen;
+  const key = metrics && port === metrics.port && address === metrics.host ? "metrics.listen" : "listen";
+  return `${key}: cannot listen on ${address ?? "?"}:${port ?? "?"}: ${reason}`;
+}

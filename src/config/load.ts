@@ -11,6 +11,7 @@ import type { z } from "zod";
 import { parseUsersFile } from "../credentials/users-file.js";
 import { parseDuration } from "./duration.js";
 import { MIN_SECRET_BYTES, readJwtKeys } from "./jwt-keys.js";
+import { issueMessage, unknownKeyMessage, valueAt } from "./messages.js";
 import { type Config, configSchema, DEFAULT_ROUTE_CLASSES, type ParsedConfig, type RouteClass } from "./schema.js";
 import { type ConfigWarning, collectWarnings } from "./warnings.js";
 
@@ -53,7 +54,9 @@ export function loadConfig(file: string, options: LoadOptions = {}): Config {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError(file, [{ line: 1, col: 1, path: "", message: `cannot read file: ${(error as Error).message}` }]);
+    // Node's message ends with the system call and the path (", open '/etc/…'"): the line names the file already.
+    const reason = (error as Error).message.replace(/, \w+( '.*')?$/, "");
+    throw new ConfigError(file, [{ line: 1, col: 1, path: "", message: `cannot read file: ${reason}` }]);
   }
   return parseConfig(text, file, options);
 }
@@ -102,7 +105,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
       const keys = issue.code === "unrecognized_keys" ? issue.keys : [undefined];
       for (const key of keys) {
         const issuePath = key === undefined ? issue.path : [...issue.path, key];
-        const message = key === undefined ? issue.message : `unknown key`;
+        const message = key === undefined ? issueMessage(issue, valueAt(data, issue.path)) : unknownKeyMessage(key, issue.path);
         problems.push(at(offsetOf(doc, issuePath), issuePath.join("."), message));
       }
     }

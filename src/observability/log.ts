@@ -10,6 +10,12 @@ export type { Logger };
 /** How long a buffered request line may wait for others before it is written anyway. */
 export const LOG_FLUSH_MS = 250;
 
+/**
+ * `"level":"info"` rather than pino's `"level":30`: what an operator greps for and what log collectors
+ * (Loki, Elasticsearch, journald's JSON) read as a severity without a mapping table.
+ */
+const LEVEL_NAMES: pino.LoggerOptions["formatters"] = { level: (label) => ({ level: label }) };
+
 /** Set on loggers that write to standard output (and so inherited by their children). */
 const WRITES_TO_STDOUT = Symbol("writesToStdout");
 
@@ -18,6 +24,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     {
       level,
       base: undefined,
+      formatters: LEVEL_NAMES,
       redact: {
         paths: [
           "password",
@@ -67,7 +74,7 @@ export function requestLineLogger(logger: Logger, bufferBytes: number): Logger {
     maxWrite: MAX_BATCH_WRITE,
     periodicFlush: LOG_FLUSH_MS,
   });
-  return pino({ level: logger.level, base: undefined }, batchedStdout).child(logger.bindings());
+  return pino({ level: logger.level, base: undefined, formatters: LEVEL_NAMES }, batchedStdout).child(logger.bindings());
 }
 
 /** Query parameters whose value is a secret: the gateway's own token, however its name is spelled. */

@@ -74,7 +74,9 @@ export function createMetrics(countSessions: () => Promise<number>): Metrics {
   const registry = new Registry();
   const requestTally = createRequestTally();
   const cacheLookups = { hit: 0, miss: 0 };
-  collectDefaultMetrics({ register: registry, prefix: "matrix_auth_gateway_process_" });
+  // prom-client's names already say what they are (process_cpu_seconds_total, nodejs_eventloop_lag_seconds):
+  // the gateway's prefix goes in front, once.
+  collectDefaultMetrics({ register: registry, prefix: "matrix_auth_gateway_" });
   const metric = { registers: [registry] };
   new Gauge({
     name: "matrix_auth_gateway_active_sessions",

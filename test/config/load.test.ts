@@ -378,8 +378,8 @@ t.test("${ENV} substitution", async (t) => {
     t.equal(config.log.requests, true);
     // Text that is not a number or a boolean is still refused, at its path.
     t.same(problemLines(`${MINIMAL}listen:\n  port: \${PORT}\nrate_limits:\n  enabled: \${ON}\n`, { env: { PORT: "80 80", ON: "yes" } }), [
-      "gw.yaml:5:3: listen.port: Invalid input: expected number, received string",
-      "gw.yaml:7:3: rate_limits.enabled: Invalid input: expected boolean, received string",
+      "gw.yaml:5:3: listen.port: must be a number, not text",
+      "gw.yaml:7:3: rate_limits.enabled: must be true or false, not text",
     ]);
   });
 
@@ -416,17 +416,21 @@ t.test("${ENV} substitution", async (t) => {
 
 t.test("every invalid file names FILE:LINE:COL: dotted.path: message", async (t) => {
   const cases: { name: string; yaml: string; lines: string[] }[] = [
-    { name: "unknown top-level key", yaml: `${MINIMAL}bogus: 1\n`, lines: ["gw.yaml:4:1: bogus: unknown key"] },
-    { name: "unknown nested key", yaml: `${MINIMAL}listen:\n  hots: 0.0.0.0\n`, lines: ["gw.yaml:5:3: listen.hots: unknown key"] },
+    { name: "unknown top-level key", yaml: `${MINIMAL}bogus: 1\n`, lines: ['gw.yaml:4:1: bogus: unknown key "bogus"'] },
+    {
+      name: "unknown nested key",
+      yaml: `${MINIMAL}listen:\n  hots: 0.0.0.0\n`,
+      lines: ['gw.yaml:5:3: listen.hots: unknown key "hots" (did you mean "host"?)'],
+    },
     {
       name: "unknown key in a flow mapping",
       yaml: `server_name: example.org\njwt: {secret: ${SECRET}, bogus: 1}\n`,
-      lines: ["gw.yaml:2:49: jwt.bogus: unknown key"],
+      lines: ['gw.yaml:2:49: jwt.bogus: unknown key "bogus"'],
     },
     {
       name: "wrong type (string for a number)",
       yaml: `${MINIMAL}listen:\n  port: "80a"\n`,
-      lines: ["gw.yaml:5:3: listen.port: Invalid input: expected number, received string"],
+      lines: ["gw.yaml:5:3: listen.port: must be a number, not text"],
     },
     {
       name: "log buffer of 4KiB or more",
@@ -436,17 +440,17 @@ t.test("every invalid file names FILE:LINE:COL: dotted.path: message", async (t)
     {
       name: "wrong type (string for a boolean)",
       yaml: `${MINIMAL}rate_limits:\n  enabled: "yes"\n`,
-      lines: ["gw.yaml:5:3: rate_limits.enabled: Invalid input: expected boolean, received string"],
+      lines: ["gw.yaml:5:3: rate_limits.enabled: must be true or false, not text"],
     },
     {
       name: "port out of range",
       yaml: `${MINIMAL}listen:\n  port: 65536\n`,
-      lines: ["gw.yaml:5:3: listen.port: Too big: expected number to be <=65535"],
+      lines: ["gw.yaml:5:3: listen.port: must be at most 65535"],
     },
     {
       name: "unknown store type",
       yaml: `${MINIMAL}store:\n  type: postgres\n`,
-      lines: ['gw.yaml:5:3: store.type: Invalid option: expected one of "sqlite"|"memory"|"redis"'],
+      lines: ['gw.yaml:5:3: store.type: must be one of "sqlite", "memory", "redis"'],
     },
     {
       name: "bad duration",
@@ -491,12 +495,12 @@ t.test("every invalid file names FILE:LINE:COL: dotted.path: message", async (t)
     {
       name: "no jwt section",
       yaml: "server_name: example.org\n",
-      lines: ["gw.yaml:1:1: jwt: Invalid input: expected object, received undefined"],
+      lines: ["gw.yaml:1:1: jwt: is required"],
     },
     {
       name: "missing server_name",
       yaml: `log:\n  level: info\njwt:\n  secret: ${SECRET}\n`,
-      lines: ["gw.yaml:1:1: server_name: Invalid input: expected string, received undefined"],
+      lines: ["gw.yaml:1:1: server_name: is required"],
     },
     {
       name: "server_name that is not a server name",
@@ -526,7 +530,7 @@ t.test("every invalid file names FILE:LINE:COL: dotted.path: message", async (t)
     {
       name: "a list where a mapping belongs",
       yaml: "- server_name\n- jwt\n",
-      lines: ["gw.yaml:1:1: (root): Invalid input: expected object, received array"],
+      lines: ["gw.yaml:1:1: (root): must be a mapping of keys, not a list"],
     },
     {
       name: "refresh_reuse_grace equal to refresh_ttl",
@@ -601,9 +605,9 @@ t.test("ConfigError carries the structured problems behind its message", async (
   const error = configError(`${MINIMAL}listen:\n  hots: x\n`, {}, "/etc/gw/gateway.yaml");
   t.equal(error.name, "ConfigError");
   t.equal(error.file, "/etc/gw/gateway.yaml");
-  const expected: ConfigProblem[] = [{ line: 5, col: 3, path: "listen.hots", message: "unknown key" }];
+  const expected: ConfigProblem[] = [{ line: 5, col: 3, path: "listen.hots", message: 'unknown key "hots" (did you mean "host"?)' }];
   t.same(error.problems, expected);
-  t.equal(error.message, "/etc/gw/gateway.yaml:5:3: listen.hots: unknown key");
+  t.equal(error.message, '/etc/gw/gateway.yaml:5:3: listen.hots: unknown key "hots" (did you mean "host"?)');
   t.equal(formatProblem("f", { line: 1, col: 2, path: "", message: "m" }), "f:1:2: (root): m", "an empty path prints as (root)");
 });
 
@@ -626,8 +630,8 @@ t.test("several problems in one file are all reported", async (t) => {
     "",
   ].join("\n");
   t.same(problemLines(shape), [
-    "gw.yaml:4:3: jwt.bogus: unknown key",
-    "gw.yaml:6:3: listen.port: Invalid input: expected number, received string",
+    'gw.yaml:4:3: jwt.bogus: unknown key "bogus"',
+    "gw.yaml:6:3: listen.port: must be a number, not text",
     'gw.yaml:8:3: tokens.access_ttl: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 12h, 30d)',
     "gw.yaml:11:5: trusted_proxies.1: must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8",
     "gw.yaml:13:3: upstream.url: must be an http(s) URL with no path, e.g. http://127.0.0.1:8008",
@@ -674,7 +678,7 @@ t.test("several problems in one file are all reported", async (t) => {
   ].join("\n");
   t.same(problemLines(mixed), [
     "gw.yaml:3:3: jwt.secret: HS256 secret must be at least 32 bytes (got 5)",
-    "gw.yaml:5:3: listen.port: Invalid input: expected number, received string",
+    "gw.yaml:5:3: listen.port: must be a number, not text",
     "gw.yaml:8:3: tokens.session_max_age: must not be shorter than tokens.access_ttl",
     'gw.yaml:10:3: upstream.timeout: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 12h, 30d)',
   ]);
@@ -685,7 +689,7 @@ t.test("several problems in one file are all reported", async (t) => {
   t.same(env, [
     "gw.yaml:1:1: server_name: must be a Matrix server name, e.g. example.org",
     "gw.yaml:1:14: server_name: environment variable SN is not set",
-    "gw.yaml:5:3: listen.hots: unknown key",
+    'gw.yaml:5:3: listen.hots: unknown key "hots" (did you mean "host"?)',
   ]);
 });
 

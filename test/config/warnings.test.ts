@@ -159,8 +159,8 @@ t.test("start-up logs each warning with the key and the file, never the contents
   const gw = await startCli(t, dir, port, text);
   const lines = gw.lines.filter((l) => l.event === "config_warning");
   t.match(lines, [
-    { level: 40, key: "jwt.secret_file", file: path.join(dir, "jwt.secret"), msg: /readable by group or others \(mode 0640\)/ },
-    { level: 40, key: "trusted_proxies.0", msg: /^::\/0 trusts every address/ },
+    { level: "warn", key: "jwt.secret_file", file: path.join(dir, "jwt.secret"), msg: /readable by group or others \(mode 0640\)/ },
+    { level: "warn", key: "trusted_proxies.0", msg: /^::\/0 trusts every address/ },
   ]);
   t.equal(lines.length, 2);
   t.notOk(JSON.stringify(gw.lines).includes(SECRET), "the secret is in no log line");

@@ -1,5 +1,6 @@
 /**
- * A real client: matrix-js-sdk 37 (the SDK under Element Web) talking to the gateway, with the fake
+ * A real client: matrix-js-sdk 42 (the SDK under Element Web; 43 removed `tokenRefreshFunction`, keeping only
+ * OAuth 2.0 refresh, so this test stays on 42) talking to the gateway, with the fake
  * homeserver behind it. Proves that login with `refresh_token: true`, authenticated calls, /sync and
  * the SDK's own automatic refresh (`tokenRefreshFunction`, triggered by a soft-logout 401) work end to
  * end, in Authorization-header mode and in query-string mode (contract: "Every other request", step 1).
@@ -178,7 +179,7 @@ t.test("query-string mode (useAuthorizationHeader: false): login, whoami, /sync,
   const login = await passwordLogin(client(t, gw, { fetchFn, useAuthorizationHeader: false }));
   t.match(login, { user_id: "@alice:example.org", expires_in_ms: ACCESS_TTL_MS, refresh_token: String });
 
-  // No tokenRefreshFunction: matrix-js-sdk 37.5 retries a refreshed request with the stale
+  // No tokenRefreshFunction: matrix-js-sdk 37.5 retried a refreshed request with the stale
   // ?access_token (anchors.md), so query-mode refresh is driven by hand below.
   const alice = client(t, gw, {
     fetchFn,

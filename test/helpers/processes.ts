@@ -1,16 +1,22 @@
 /**
- * The compiled CLI (`node dist/src/cli.js`) as a child process, for the tests that drive it as an operator
- * would: built once if `npm run build` has not been run, spawned with its output collected (and its JSON
- * log lines parsed from stdout), killed with SIGKILL at teardown if still running; or a short command run
- * to its end.
+ * The CLI as the tests drive it. A short command (`runCli`: gen-secret, sessions, check-config) runs in this
+ * process through the CLI's exported `main`, so no test waits for a Node process to start on a busy machine.
+ * A gateway that must be signalled (`spawnCli`, `startCli`) is the compiled CLI (`node dist/src/cli.js`) in a
+ * child process: built once if `npm run build` has not been run, spawned with its output collected (and its
+ * JSON log lines parsed from stdout), killed with SIGKILL at teardown if still running. Deadlines for a child
+ * are generous (`CHILD_START_MS`): they only bound a hang, they do not measure speed.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Test } from "tap";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** How long a child gateway may take to start listening (a loaded 2-core machine takes seconds, not minutes). */
+export const CHILD_START_MS = 60_000;
+/** How long a log line, or an exit after SIGTERM, may take to appear once it is due. */
+export const CHILD_EVENT_MS = 30_000;
 export const CLI = path.join(ROOT, "dist/src/cli.js");
 
 /** The tests run the build, not the sources: compile once if `npm run build` has not been run. */
@@ -92,7 +98,7 @@ export async function startCli(t: Test, dir: string, port: number, config: strin
     }
     for (const wake of waiters) wake();
   });
-  const waitForLines: CliProcess["waitForLines"] = (match, count = 1, ms = 5_000, from = 0) =>
+  const waitForLines: CliProcess["waitForLines"] = (match, count = 1, ms = CHILD_EVENT_MS, from = 0) =>
     new Promise((resolve, reject) => {
       const check = () => {
         const found = lines.slice(from).filter(match);
@@ -109,16 +115,25 @@ export async function startCli(t: Test, dir: string, port: number, config: strin
       check();
     });
   const waitForLine: CliProcess["waitForLine"] = async (match, ms, from) => (await waitForLines(match, 1, ms, from))[0] as LogLine;
-  await waitForLines((line) => line.msg === "listening", listeners, 15_000);
+  await waitForLines((line) => line.msg === "listening", listeners, CHILD_START_MS);
   return { ...run, port, file, lines, waitForLines, waitForLine };
 }
 
-/** Runs a short CLI command to its end (killed after 15 s). */
-export function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+/**
+ * Runs a short CLI command to its end in this process (the CLI's `main` with its output captured). Not for
+ * `run` of a valid configuration, which would serve until signalled: start that with `startCli`.
+ */
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = await import("../../src/cli.js");
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    out: (text) => {
+      stdout += text;
+    },
+    err: (text) => {
+      stderr += text;
+    },
   });
+  return { code, stdout, stderr };
 }

@@ -149,7 +149,7 @@ t.test("check-config: 0 on a valid file, 2 with every problem on an invalid one"
   t.equal(refused.code, 2);
   t.same(refused.stderr.trimEnd().split("\n").sort(), [
     `${bad}:5:10: tokens.access_ttl: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 12h, 30d)`,
-    `${bad}:5:28: tokens.refresh_tll: unknown key`,
+    `${bad}:5:28: tokens.refresh_tll: unknown key "refresh_tll" (did you mean "refresh_ttl"?)`,
   ]);
   t.notOk(fs.existsSync(path.join(dir, "gateway.sqlite")), "checking opens no store");
 });

@@ -25,7 +25,7 @@ t.test("package.json has the demo script", async (t) => {
 
 t.test("npm run demo walks through login, expiry, refresh and theft, then exits 0", async (t) => {
   const { code, stdout, stderr } = await new Promise<{ code: number | string | null; stdout: string; stderr: string }>((resolve) => {
-    execFile("npm", ["run", "--silent", "demo"], { cwd: ROOT, timeout: 20_000, env: { ...process.env, CI: "1" } }, (error, out, err) =>
+    execFile("npm", ["run", "--silent", "demo"], { cwd: ROOT, timeout: 120_000, env: { ...process.env, CI: "1" } }, (error, out, err) =>
       resolve({ code: error ? (error.code ?? error.signal ?? -1) : 0, stdout: out, stderr: err }),
     );
   });

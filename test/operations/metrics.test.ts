@@ -190,5 +190,19 @@ t.test("every documented metric is exposed with its type", async (t) => {
     ["matrix_auth_gateway_store_errors_total", "counter"],
   ];
   for (const [name, type] of expected) t.match(text, `# TYPE ${name} ${type}\n`, name);
-  t.match(text, /# TYPE matrix_auth_gateway_process_\w+/, "process metrics under the gateway's prefix");
+  // Node's process metrics under the gateway's prefix, once: matrix_auth_gateway_process_cpu_seconds_total,
+  // not matrix_auth_gateway_process_process_cpu_seconds_total.
+  t.match(text, "# TYPE matrix_auth_gateway_process_cpu_seconds_total counter\n", "process metrics under the gateway's prefix");
+  t.match(text, /# TYPE matrix_auth_gateway_nodejs_eventloop_lag_seconds gauge\n/, "Node's own metrics too");
+  const names = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] as string);
+  t.same(
+    names.filter((name) => !name.startsWith("matrix_auth_gateway_")),
+    [],
+    "every metric has the one prefix",
+  );
+  t.same(
+    names.filter((name) => /^matrix_auth_gateway_(process_process|nodejs_nodejs|matrix_auth_gateway)_/.test(name)),
+    [],
+    "no prefix is doubled",
+  );
 });

@@ -10,7 +10,7 @@ import path from "node:path";
 import t, { type Test } from "tap";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
 import { call, freePort, login } from "../helpers/http.js";
-import { buildOnce, type CliProcess, runCli, startCli, within } from "../helpers/processes.js";
+import { buildOnce, CHILD_EVENT_MS, type CliProcess, runCli, startCli, within } from "../helpers/processes.js";
 
 const SECRET = "sessions-copy-test-secret-at-least-32-bytes";
 const WHOAMI = "/_matrix/client/v3/account/whoami";
@@ -32,7 +32,7 @@ function configText(port: number, homeserver: FakeHomeserver, store: string, sec
 
 async function stop(gw: CliProcess): Promise<void> {
   gw.child.kill("SIGTERM");
-  await within(gw.exited, 10_000);
+  await within(gw.exited, CHILD_EVENT_MS);
 }
 
 async function moveAndCheck(t: Test, newStore: string): Promise<void> {

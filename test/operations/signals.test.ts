@@ -11,7 +11,7 @@ import path from "node:path";
 import t, { type Test } from "tap";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
 import { call, freePort, login, type Reply } from "../helpers/http.js";
-import { buildOnce, type CliProcess, runCli, sleep, startCli, within } from "../helpers/processes.js";
+import { buildOnce, CHILD_EVENT_MS, type CliProcess, runCli, sleep, startCli, within } from "../helpers/processes.js";
 import { sessionIdOf } from "../helpers/session-api.js";
 
 const SECRET = "signals-test-secret-that-is-at-least-32-bytes";
@@ -67,8 +67,8 @@ t.test("SIGHUP with a valid changed file applies it; tokens issued before keep w
   fs.writeFileSync(gw.file, configText(gw.port, homeserver, path.dirname(gw.file), "{access_ttl: 7m}"));
   const mark = gw.lines.length;
   gw.child.kill("SIGHUP");
-  const reload = await gw.waitForLine((line) => line.event === "reload", 5_000, mark);
-  t.match(reload, { level: 30, event: "reload", msg: "configuration reloaded" });
+  const reload = await gw.waitForLine((line) => line.event === "reload", CHILD_EVENT_MS, mark);
+  t.match(reload, { level: "info", event: "reload", msg: "configuration reloaded" });
   t.notOk("restart_needed_for" in reload, "nothing that needs a restart changed");
 
   const after = await login(gw.port);
@@ -96,8 +96,8 @@ t.test("SIGHUP with an invalid file is refused; the running configuration keeps 
   fs.writeFileSync(gw.file, configText(gw.port, homeserver, path.dirname(gw.file), "{access_ttl: soon}"));
   const mark = gw.lines.length;
   gw.child.kill("SIGHUP");
-  const refused = await gw.waitForLine((line) => line.event === "reload_refused", 5_000, mark);
-  t.match(refused, { level: 50, event: "reload_refused", msg: /running configuration is kept/ });
+  const refused = await gw.waitForLine((line) => line.event === "reload_refused", CHILD_EVENT_MS, mark);
+  t.match(refused, { level: "error", event: "reload_refused", msg: /running configuration is kept/ });
   t.same(refused.problems, [`${gw.file}:5:10: tokens.access_ttl: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 12h, 30d)`]);
   t.notOk(
     gw.lines.slice(mark).some((line) => line.event === "reload"),
@@ -135,7 +135,7 @@ t.test("SIGTERM while a long-poll is in flight: the sync completes, then exit 0"
   t.equal(reply.status, 200);
   t.match(reply.body, { next_batch: String, rooms: { join: {} } });
   t.ok(Date.now() - started >= 1_900, "the long-poll was not cut short");
-  const exit = await within(gw.exited, 8_000);
+  const exit = await within(gw.exited, CHILD_EVENT_MS);
   t.same(exit, { code: 0, signal: null }, "exit 0 once drained");
   t.ok(
     gw.lines.some((line) => line.msg === "stopped"),

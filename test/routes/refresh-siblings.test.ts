@@ -78,7 +78,7 @@ async function race(t: Test, gw: TestGateway, form: RefreshForm): Promise<void> 
   t.equal(gw.homeserver.logouts.length, 0, "nothing was logged out upstream");
   const quiet = gw.logs.filter((l) => l.event === "refresh_sibling_superseded");
   t.equal(quiet.length, PARALLEL - 1, "one info line per quiet refusal");
-  t.match(quiet[0], { level: 30, user_id: "@alice:example.org", session: String });
+  t.match(quiet[0], { level: "info", user_id: "@alice:example.org", session: String });
   t.notOk(
     quiet.some((l) => pairs.some((p) => JSON.stringify(l).includes(p.refresh_token))),
     "no refresh token in those lines",

@@ -10,7 +10,7 @@ import path from "node:path";
 import t, { type Test } from "tap";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
 import { call, freePort, login, type Reply } from "../helpers/http.js";
-import { buildOnce, type CliProcess, type LogLine, runCli, sleep, startCli, within } from "../helpers/processes.js";
+import { buildOnce, CHILD_EVENT_MS, type CliProcess, type LogLine, runCli, sleep, startCli, within } from "../helpers/processes.js";
 import { sessionIdOf } from "../helpers/session-api.js";
 import { ALICE, SECRET, WHOAMI } from "./shared.js";
 
@@ -148,7 +148,7 @@ t.test("two workers serve as one gateway", async (t) => {
   for (const worker of [1, 2]) {
     await gw.waitForLine(
       (line) => line.event === "request" && line.path === WHOAMI && line.status === 401 && line.worker === worker,
-      5_000,
+      CHILD_EVENT_MS,
       mark,
     );
   }
@@ -162,7 +162,7 @@ t.test("two workers serve as one gateway", async (t) => {
   const workerPids = childrenOf(gw.child.pid as number);
   t.equal(workerPids.length, 2, "two worker processes");
   gw.child.kill("SIGTERM");
-  const exit = await within(gw.exited, 10_000);
+  const exit = await within(gw.exited, CHILD_EVENT_MS);
   t.same(exit, { code: 0, signal: null }, "the primary exits 0");
   t.same(workerPids.filter(isRunning), [], "no worker is left running");
   t.ok(

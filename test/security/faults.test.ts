@@ -207,7 +207,7 @@ t.test("a failing store: login 503 M_UNKNOWN, cached sessions keep working, look
   t.equal(gw.homeserver.logouts[0]?.path, "/logout", "and saw the second one logged out");
   t.equal(gw.homeserver.tokens.size, 1, "only the first login's homeserver token is left");
   const line = gw.logs.find((l) => l.msg === "store operation failed");
-  t.match(line, { level: 50, operation: "createSession", err: { message: /readonly/ } }, "logged with the cause for the operator");
+  t.match(line, { level: "error", operation: "createSession", err: { message: /readonly/ } }, "logged with the cause for the operator");
 
   const me = await whoami(gw, login.access_token);
   t.equal(me.status, 200, "an existing session keeps working from the cache");

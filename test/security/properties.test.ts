@@ -302,7 +302,7 @@ t.test("parseConfig: any text is a Config or a ConfigError, never anything else"
   });
   t.match(
     problemsOf("? server_name: x\n"),
-    { message: /^gw\.yaml:1:1: \{ server_name: x \}: unknown key$/m },
+    { message: /^gw\.yaml:1:1: \{ server_name: x \}: unknown key "\{ server_name: x \}"$/m },
     "a collection key prints on one line",
   );
 

@@ -75,7 +75,7 @@ for (const c of CASES) {
     t.ok(await eventually(() => gw.logs.some((l) => l.event === "store_file_lost"), DEADLINE_MS), "an error line");
     const lost = gw.logs.filter((l) => l.event === "store_file_lost");
     t.equal(lost.length, 1, "one error line");
-    t.match(lost[0], { level: 50, path: file, msg: c.reason });
+    t.match(lost[0], { level: "error", path: file, msg: c.reason });
 
     expectError(
       t,

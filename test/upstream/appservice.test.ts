@@ -401,7 +401,7 @@ t.test("devices: true — every session logs in at the homeserver through the ap
     expectError(t, await loginAs(plain, "outsider"), 502, "M_UNKNOWN", {}, "The homeserver refused to log this user in for the gateway");
     t.equal(gw.homeserver.tokens.size, before, "no device made");
     t.same(await plain.gateway.sessions.list(`@ghost:${SERVER_NAME}`), [], "no gateway session either");
-    const refusal = plain.logs.find((line) => line.level === 50 && line.user_id === `@outsider:${SERVER_NAME}`);
+    const refusal = plain.logs.find((line) => line.level === "error" && line.user_id === `@outsider:${SERVER_NAME}`);
     t.match(refusal, { status: 403, errcode: "M_FORBIDDEN", msg: "logging the user in at the homeserver through the appservice failed" });
   });
 });
