@@ -7,9 +7,9 @@ import crypto from "node:crypto";
 import http from "node:http";
 
 /**
- * @param {{serverName?: string, users?: Record<string, string>}} options  users: localpart → password
+ * @param {{serverName?: string, users?: Record<string, string>, port?: number}} options  users: localpart → password
  */
-export async function startDemoHomeserver({ serverName = "example.org", users = { alice: "wonderland" } } = {}) {
+export async function startDemoHomeserver({ serverName = "example.org", users = { alice: "wonderland" }, port = 0 } = {}) {
   /** @type {Map<string, {userId: string, deviceId: string}>} */
   const tokens = new Map();
   /** @type {{method: string, path: string, authorization: string | undefined}[]} */
@@ -66,10 +66,13 @@ export async function startDemoHomeserver({ serverName = "example.org", users = 
     });
   });
 
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  const address = /** @type {import("node:net").AddressInfo} */ (server.address());
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${address.port}`,
     seen,
     /** How many sessions the homeserver still has. */
     sessionCount: () => tokens.size,

@@ -39,7 +39,7 @@ const cases: { name: string; yaml: string; expected: string[] }[] = [
   { name: "a missing key", yaml: "jwt:\n  secret: x\n".replace("x", SECRET), expected: ["server_name: is required"] },
   { name: "below a minimum", yaml: `${MINIMAL}workers: 0\n`, expected: ["workers: must be at least 1"] },
   { name: "above a maximum", yaml: `${MINIMAL}listen: {port: 70000}\n`, expected: ["listen.port: must be at most 65535"] },
-  { name: "not above zero", yaml: `${MINIMAL}upstream: {max_sockets: 0}\n`, expected: ["upstream.max_sockets: must be more than 0"] },
+  { name: "not above zero", yaml: `${MINIMAL}store: {cache_size: 0}\n`, expected: ["store.cache_size: must be more than 0"] },
   {
     name: "not one of the choices",
     yaml: `${MINIMAL}store: {type: postgres}\n`,
