@@ -115,12 +115,18 @@ function typeOf(node) {
     case "boolean":
       return "boolean";
     case "number": {
-      const bag = node._zod.bag ?? {};
-      const base = bag.format === "safeint" || Number.isInteger(bag.multipleOf) ? "integer" : "number";
-      const min = bag.minimum;
-      const max = bag.maximum;
-      if (min !== undefined && max !== undefined && Number.isFinite(max)) return `${base} ${min}–${max}`;
-      if (min !== undefined && Number.isFinite(min)) return `${base} ≥ ${min}`;
+      const checks = (d.checks ?? []).map((check) => check._zod.def);
+      const integer = checks.some((c) => c.format === "safeint" || c.format === "int32");
+      let min;
+      let max;
+      for (const c of checks) {
+        if (c.check === "greater_than") min = c.inclusive ? c.value : integer ? c.value + 1 : undefined;
+        if (c.check === "less_than") max = c.inclusive ? c.value : integer ? c.value - 1 : undefined;
+      }
+      const base = integer ? "integer" : "number";
+      if (min !== undefined && max !== undefined) return `${base} ${min}–${max}`;
+      if (min !== undefined) return `${base} ≥ ${min}`;
+      if (max !== undefined) return `${base} ≤ ${max}`;
       return base;
     }
     case "enum":
