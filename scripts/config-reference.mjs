@@ -264,7 +264,11 @@ export function exampleComments(text, schema) {
         continue;
       }
     }
-    if (body.startsWith("-") || spaces.length > 1) continue; // commented-out YAML
+    if (body.startsWith("-") || spaces.length > 1) {
+      // Commented-out YAML: a sentence that introduced it ("…, on top of per_user:") now ends the sentence.
+      if (block.length) block[block.length - 1] = block[block.length - 1].replace(/:$/, ".");
+      continue;
+    }
     block.push(body);
     lastWasCommentedKey = false;
   }
