@@ -48,3 +48,45 @@ t.test("the stated default is split from the description", async (t) => {
   });
   t.same(splitDefault("Several keys. Default: none.", "keys"), { stated: "none", description: "Several keys." });
 });
+
+t.test("comments of commented-out keys, shared blocks and list items are found", async (t) => {
+  const { z } = await import("zod");
+  const schema = z.strictObject({
+    section: z
+      .strictObject({
+        live: z.string().default("a"),
+        secret: z.string().optional(),
+        secret_file: z.string().optional(),
+        key: z.string().optional(),
+        key_file: z.string().optional(),
+      })
+      .prefault({}),
+    extra: z.strictObject({ enabled: z.boolean().optional() }).prefault({}),
+    items: z.array(z.strictObject({ name: z.string() })).optional(),
+  });
+  const yaml = [
+    "section:",
+    "  # Default a. A live key.",
+    "  live: a",
+    "  # secret: the secret itself.",
+    "  # secret: ${SECRET}",
+    "  # Default: none. A key, and its file.",
+    "  # key: ${KEY}",
+    "  # key_file: /etc/key",
+    "",
+    "# enabled — default: on. Turns it on.",
+    "extra: {}",
+    "#  enabled: true",
+    "",
+    "# Named things:",
+    "#  - {name: x}",
+    "items: []",
+  ].join("\n");
+  const comments = renderConfigReference(schema, yaml);
+  t.same(comments.missing, ["section.secret_file", "items[].name"]);
+  t.match(comments.markdown, "| `section.live` | string | `a` | A live key. |");
+  t.match(comments.markdown, "| `section.secret` | string | unset | The secret itself. |");
+  t.match(comments.markdown, "| `section.key_file` | string | none | A key, and its file. |");
+  t.match(comments.markdown, "| `extra.enabled` | boolean | on | Turns it on. |");
+  t.match(comments.markdown, "| `items` | list of objects | unset | Named things. |");
+});
