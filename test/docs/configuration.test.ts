@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: YAML texts contain literal ${ENV} references
 /**
  * docs/configuration.md is generated from the schema and the example file's comments: it must match what the
  * generator writes now, and every key must have a description.
