@@ -12,6 +12,8 @@ export interface PasswordLogin {
   password: string;
   deviceId: string | undefined;
   initialDeviceDisplayName: string | undefined;
+  /** The client's address, sent to the homeserver as `X-Forwarded-For` (its own login limits see each client). */
+  clientAddress?: string | undefined;
 }
 
 export interface VerifiedLogin {
@@ -32,7 +34,7 @@ export function createUpstreamLogin(upstream: UpstreamClient): CredentialsSource
     if (login.deviceId !== undefined) body.device_id = login.deviceId;
     if (login.initialDeviceDisplayName !== undefined) body.initial_device_display_name = login.initialDeviceDisplayName;
 
-    const reply = await upstream.post("/_matrix/client/v3/login", body);
+    const reply = await upstream.post("/_matrix/client/v3/login", body, undefined, login.clientAddress);
     const { user_id, access_token, device_id } = reply.body;
     if (reply.status === 200) {
       if (typeof user_id !== "string" || typeof access_token !== "string" || typeof device_id !== "string") throw upstreamFailed();

@@ -39,6 +39,7 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
         password: request.password,
         deviceId: request.deviceId,
         initialDeviceDisplayName: request.initialDeviceDisplayName,
+        clientAddress: address,
       });
     } catch (error) {
       // A 403 was counted as a failure in advance (its reserved success is given back); anything else never
@@ -52,7 +53,7 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
     }
     await rateLimits.loginSucceeded(address, userId);
     const refreshable = alwaysRefreshable || request.wantsRefreshToken;
-    const grant = await startSession(ctx, { ...verified, refreshable });
+    const grant = await startSession(ctx, { ...verified, refreshable }, address);
     logger.info(
       { event: "login", user_id: verified.userId, session: grant.session.id, device_id: verified.deviceId, refreshable },
       "login",

@@ -9,7 +9,7 @@ import type { Handler, RouteContext } from "./context.js";
 
 export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all"): Handler {
   const { sessions, logger } = ctx;
-  return async (req, res) => {
+  return async (req, res, { address }) => {
     req.resume(); // the body of a logout carries nothing
     const { token } = extractToken(req.url ?? "/", req.headers, req.rawHeaders);
     if (token === undefined) throw missingToken();
@@ -17,24 +17,32 @@ export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all")
     if (scope === "session") {
       await sessions.revoke(session.id);
       logger.info({ event: "logout", user_id: session.userId, session: session.id }, "logout");
-      await logoutUpstream(ctx, session.upstreamToken, "/logout");
+      await logoutUpstream(ctx, session.upstreamToken, "/logout", address);
     } else {
       const ended = await sessions.revokeUser(session.userId);
       logger.info({ event: "logout_all", user_id: session.userId, sessions: ended.length }, "logout of every session");
       // Any of the user's homeserver devices can ask for all of them (this one may have none: appservice mode
       // with sessions from before `upstream_identity.devices` was turned on).
       const upstreamToken = session.upstreamToken || ended.find((s) => s.upstreamToken)?.upstreamToken || "";
-      await logoutUpstream(ctx, upstreamToken, "/logout/all");
+      await logoutUpstream(ctx, upstreamToken, "/logout/all", address);
     }
     sendJson(res, 200, {});
   };
 }
 
-/** Logs an upstream session out; a failure is logged, never shown to the client (the gateway side is done). */
-export async function logoutUpstream(ctx: RouteContext, upstreamToken: string, endpoint: "/logout" | "/logout/all"): Promise<void> {
+/**
+ * Logs an upstream session out; a failure is logged, never shown to the client (the gateway side is done).
+ * `clientAddress`: the client the logout is for, as `X-Forwarded-For` (none for the gateway's own clean-ups).
+ */
+export async function logoutUpstream(
+  ctx: RouteContext,
+  upstreamToken: string,
+  endpoint: "/logout" | "/logout/all",
+  clientAddress?: string,
+): Promise<void> {
   if (!upstreamToken) return; // a session asserting its user through the appservice: no homeserver session
   try {
-    const reply = await ctx.upstream.post(`/_matrix/client/v3${endpoint}`, {}, upstreamToken);
+    const reply = await ctx.upstream.post(`/_matrix/client/v3${endpoint}`, {}, upstreamToken, clientAddress);
     // 401: the upstream session is already gone, which is what we wanted.
     if (reply.status !== 200 && reply.status !== 401) ctx.logger.warn({ status: reply.status, endpoint }, "upstream logout failed");
   } catch (error) {

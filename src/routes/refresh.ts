@@ -40,7 +40,7 @@ export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Hand
           { event: "refresh_token_reuse", user_id: session.userId, session: session.id },
           "refresh token reused: session revoked",
         );
-        void logoutUpstream(ctx, session.upstreamToken, "/logout");
+        void logoutUpstream(ctx, session.upstreamToken, "/logout", address);
       } else {
         logger.info({ event: "refresh_refused", reason: outcome.reason }, "refresh refused");
       }

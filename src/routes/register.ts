@@ -35,7 +35,7 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
     const query = withoutParams(req.url as string, TOKEN_PARAM).slice(info.path.length);
 
     // The homeserver is never asked for refresh tokens: the gateway issues its own.
-    const reply = await upstream.post(`/_matrix/client/v3/register${query}`, forwarded);
+    const reply = await upstream.post(`/_matrix/client/v3/register${query}`, forwarded, undefined, info.address);
     if (reply.status >= 500) throw upstreamFailed();
     const { user_id, access_token, device_id } = reply.body;
     if (reply.status !== 200 || typeof access_token !== "string") {
@@ -43,12 +43,11 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
       return;
     }
     if (typeof user_id !== "string" || typeof device_id !== "string") throw upstreamFailed();
-    const grant = await startSession(ctx, {
-      userId: user_id,
-      deviceId: device_id,
-      upstreamToken: access_token,
-      refreshable: alwaysRefreshable || wantsRefresh === true,
-    });
+    const grant = await startSession(
+      ctx,
+      { userId: user_id, deviceId: device_id, upstreamToken: access_token, refreshable: alwaysRefreshable || wantsRefresh === true },
+      info.address,
+    );
     info.userId = user_id;
     logger.info({ event: "register", user_id, session: grant.session.id, device_id }, "registered");
     const answer: Record<string, unknown> = {

@@ -15,7 +15,12 @@ export interface UpstreamReply {
 }
 
 export interface UpstreamClient {
-  post(path: string, body: unknown, accessToken?: string): Promise<UpstreamReply>;
+  /**
+   * `clientAddress`: the client the call is made for (`RequestInfo.address`, trusted_proxies applied), sent as
+   * `X-Forwarded-For` as on proxied requests, so that the homeserver's own per-address limits (`rc_login.address`,
+   * `rc_registration`; Synapse reads it with `x_forwarded: true`) count each client, not the gateway.
+   */
+  post(path: string, body: unknown, accessToken?: string, clientAddress?: string): Promise<UpstreamReply>;
   /** Closes the pooled connections (the gateway's shutdown or reload). */
   close(): Promise<void>;
 }
@@ -27,9 +32,10 @@ export function createUpstreamClient(baseUrl: string, timeoutMs: number): Upstre
   // One deadline per call covers connecting, the headers and the whole body; undici's are its backstop.
   const dispatcher = new Agent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs });
   return {
-    async post(path, body, accessToken) {
+    async post(path, body, accessToken, clientAddress) {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (accessToken) headers.authorization = `Bearer ${accessToken}`;
+      if (clientAddress) headers["x-forwarded-for"] = clientAddress;
       let status: number;
       let text: string;
       const deadline = AbortSignal.timeout(timeoutMs);
