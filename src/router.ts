@@ -114,8 +114,9 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
         return sendPreflight(res);
       }
       info.route = endpoint.route;
-      const handler = endpoint.methods[method];
-      if (!handler) throw unrecognized(405);
+      // HEAD is GET without the body, as Synapse serves it (Node drops the body of an answer to HEAD).
+      const handler = endpoint.methods[method] ?? (method === "HEAD" ? endpoint.methods.GET : undefined);
+      if (!handler) throw wrongMethod(endpoint);
       info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
       return handler(req, res, info);
     }
@@ -164,6 +165,16 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
       fail(req, res, info, error);
     }
   };
+}
+
+/**
+ * A known endpoint with a method it does not serve: `405 M_UNRECOGNIZED` as the spec says ("API standards"),
+ * with the `Allow` header RFC 9110 §15.5.6 requires. (Synapse 1.67 answers `400 M_UNRECOGNIZED` here.)
+ */
+function wrongMethod(endpoint: OwnEndpoint): MatrixError {
+  const methods = Object.keys(endpoint.methods);
+  if (endpoint.methods.GET && !endpoint.methods.HEAD) methods.push("HEAD");
+  return new MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request", {}, { Allow: [...methods, "OPTIONS"].join(", ") });
 }
 
 /** RFC 9112 §3.2: a request with more than one Host field is answered 400 (Node keeps only the first). */

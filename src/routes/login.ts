@@ -3,21 +3,18 @@
  * The password is checked by the credentials source; the gateway then starts its own session.
  */
 
+import type { IncomingMessage } from "node:http";
+import { extractToken } from "../auth/extract-token.js";
 import { readJsonBody } from "../http/body.js";
-import { badJson, badLoginType, forbidden, MatrixError, missingParam } from "../http/errors.js";
+import { forbidden, MatrixError, missingToken, unknownToken } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
+import { APPSERVICE_LOGIN, parseLoginRequest, readLoginSubmission } from "./login-request.js";
 import { startSession } from "./start-session.js";
 
 const LOGIN_FLOWS = { flows: [{ type: "m.login.password" }] };
-
-export interface LoginRequest {
-  user: string;
-  password: string;
-  deviceId: string | undefined;
-  initialDeviceDisplayName: string | undefined;
-  wantsRefreshToken: boolean;
-}
+/** Login types served besides the password. */
+const NO_OTHER_TYPES: ReadonlySet<string> = new Set();
 
 export const loginFlows: Handler = (_req, res) => sendJson(res, 200, LOGIN_FLOWS);
 
@@ -27,8 +24,12 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
   const serverName = config.server_name;
 
   return async (req, res, { address }) => {
+    // Synapse's order (routes/login-request.ts): what it refuses before its address limit is not counted.
+    const submission = readLoginSubmission(await readJsonBody(req, config.http.max_json_body));
+    if (submission.type === APPSERVICE_LOGIN) throw appserviceLoginRefused(req);
     const limitHeaders = await rateLimits.loginAttempt(address);
-    const request = parseLoginRequest(await readJsonBody(req, config.http.max_json_body));
+    const request = parseLoginRequest(submission, NO_OTHER_TYPES);
+    if (request.type !== "m.login.password") throw forbidden("Invalid login token");
     // A user ID of another server fails like a wrong password, under the same counters.
     const userId = request.user.startsWith("@") ? request.user : toUserId(request.user, serverName);
     await rateLimits.loginAllowed(address, userId);
@@ -70,35 +71,13 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
   };
 }
 
-/** Both request forms: the seed's `user` and the modern `identifier: {type: m.id.user}`. */
-export function parseLoginRequest(body: unknown): LoginRequest {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Login body must be a JSON object");
-  const b = body as Record<string, unknown>;
-  if (b.type === undefined) throw missingParam("type");
-  if (b.type !== "m.login.password") throw badLoginType();
-
-  let user: unknown = b.user;
-  if (b.identifier !== undefined) {
-    const identifier = b.identifier as Record<string, unknown> | null;
-    if (typeof identifier !== "object" || identifier === null || Array.isArray(identifier)) throw badJson("'identifier' must be an object");
-    if (identifier.type !== "m.id.user") throw new MatrixError(400, "M_UNKNOWN", "Unknown login identifier type");
-    user = identifier.user;
-  }
-  if (user === undefined) throw missingParam("identifier");
-  if (typeof user !== "string" || user === "") throw badJson("'user' must be a non-empty string");
-  if (b.password === undefined) throw missingParam("password");
-  if (typeof b.password !== "string") throw badJson("'password' must be a string");
-  for (const field of ["device_id", "initial_device_display_name"] as const) {
-    if (b[field] !== undefined && typeof b[field] !== "string") throw badJson(`'${field}' must be a string`);
-  }
-  if (b.refresh_token !== undefined && typeof b.refresh_token !== "boolean") throw badJson("'refresh_token' must be a boolean");
-  return {
-    user,
-    password: b.password,
-    deviceId: b.device_id as string | undefined,
-    initialDeviceDisplayName: b.initial_device_display_name as string | undefined,
-    wantsRefreshToken: b.refresh_token === true,
-  };
+/**
+ * No client logs in as an application service through the gateway (contract): the homeserver never sees
+ * such a login. The answer is Synapse's to a missing or unknown appservice token, as no token is one here.
+ */
+function appserviceLoginRefused(req: IncomingMessage): MatrixError {
+  const { token } = extractToken(req.url ?? "/", req.headers, req.rawHeaders);
+  return token === undefined ? missingToken() : unknownToken();
 }
 
 /** A localpart or a full user ID of this server; users of other servers cannot log in here. */

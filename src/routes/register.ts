@@ -6,7 +6,7 @@
  * Otherwise registration is refused with 403 M_FORBIDDEN. Either way it is rate-limited per address.
  */
 import { readJsonBody } from "../http/body.js";
-import { badJson, forbidden, MatrixError, upstreamFailed } from "../http/errors.js";
+import { badJson, forbidden, MatrixError, notJsonObject, upstreamFailed } from "../http/errors.js";
 import { withoutParams } from "../http/query.js";
 import { sendJson, setHeaders } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
@@ -18,12 +18,10 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
   const { config, upstream, rateLimits, logger } = ctx;
   return async (req, res, info) => {
     setHeaders(res, await rateLimits.unauthenticated(info.address, "POST", info.path));
-    if (!config.registration.enabled) {
-      req.resume();
-      throw forbidden("Registration is not allowed on this server");
-    }
+    // Synapse reads the body before it looks at whether registration is open: a broken body is M_NOT_JSON either way.
     const body = await readJsonBody(req, config.http.max_json_body);
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Registration body must be a JSON object");
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw notJsonObject();
+    if (!config.registration.enabled) throw forbidden("Registration has been disabled");
     const { refresh_token: wantsRefresh, ...forwarded } = body as Record<string, unknown>;
     // An application service registers its users with its own token, never through the gateway (Synapse's
     // answer to this type without an appservice token, too).

@@ -1,6 +1,6 @@
 /**
  * Login rate limits (contract "Rate limits"; Synapse's rc_login order): the address limit first (every
- * attempt, even an unparsable one), the failed-attempts check before the password, the account limit
+ * attempt that parses and names a type, as Synapse counts), the failed-attempts check before the password, the account limit
  * checked before the password but counted on success only. A login the gateway refuses never reaches
  * the homeserver, so a locked account cannot be brute-forced through it.
  */
@@ -92,14 +92,21 @@ t.test("a successful login carries the address limit's RateLimit-* headers", asy
   t.strictSame(rateLimitHeaders(second), { limit: "3", remaining: "1", reset: "40" }, "the window is fixed: its end does not move");
 });
 
-t.test("the address limit comes first: unparsable and malformed attempts count", async (t) => {
+t.test("the address limit counts as Synapse's does: after the body parses and names a type", async (t) => {
   const gw = await startLimited(t, { login: loginLimits({ per_address: { points: 2, duration: "1m" } }) });
+  // Refused before Synapse's address limit: not counted (issue 18 part 3).
   const notJson = await login(gw, { rawBody: "user=alice&password=wonderland" });
-  t.equal(notJson.status, 400);
-  t.equal(notJson.body.errcode, "M_NOT_JSON");
+  t.strictSame([notJson.status, notJson.body.errcode], [400, "M_NOT_JSON"]);
+  const empty = await login(gw, { rawBody: "{}" });
+  t.strictSame(empty.body, { errcode: "M_UNKNOWN", error: "Missing JSON keys." });
+  const appservice = await login(gw, { rawBody: JSON.stringify({ type: "m.login.application_service" }) });
+  t.strictSame(appservice.body, { errcode: "M_MISSING_TOKEN", error: "Missing access token" });
+  // Counted: a malformed password login and an unknown type.
+  const noPassword = await login(gw, { rawBody: JSON.stringify({ type: "m.login.password", user: "alice" }) });
+  t.strictSame(noPassword.body, { errcode: "M_INVALID_PARAM", error: "Bad parameter: password" });
   const badType = await login(gw, { rawBody: JSON.stringify({ type: "m.login.pasword", user: "alice", password: "wonderland" }) });
-  t.strictSame(badType.body, { errcode: "M_UNKNOWN", error: "Bad login type." });
-  assertLimited(t, await login(gw, { password: "wonderland" }), { retryAfterMs: MINUTE, limit: 2 }, "a good login after two bad ones");
+  t.strictSame(badType.body, { errcode: "M_UNKNOWN", error: "Unknown login type m.login.pasword" });
+  assertLimited(t, await login(gw, { password: "wonderland" }), { retryAfterMs: MINUTE, limit: 2 }, "a good login after two counted ones");
   t.equal(gw.homeserver.logins.length, 0);
 });
 
