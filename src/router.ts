@@ -22,9 +22,10 @@ import type { RouteLabel } from "./observability/metrics.js";
 import { createRequestObserver } from "./observability/request-log.js";
 import { classifyAuthPath, PASSING_SUB_PATH } from "./proxy/auth-endpoints.js";
 import { isCanonicalPath } from "./proxy/canonical-path.js";
+import { withoutJwtParams } from "./proxy/passthrough-token.js";
 import type { Handler, RouteContext } from "./routes/context.js";
 import { health } from "./routes/health.js";
-import { createLoginHandler, loginFlows } from "./routes/login.js";
+import { createLoginFlowsHandler, createLoginHandler } from "./routes/login.js";
 import { createLogoutHandler } from "./routes/logout.js";
 import { createProxiedHandler } from "./routes/proxied.js";
 import { createRefreshHandler } from "./routes/refresh.js";
@@ -55,6 +56,7 @@ interface OwnEndpoint {
 
 export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, OwnEndpoint> {
   const table = new Map<string, OwnEndpoint>();
+  const loginFlows = createLoginFlowsHandler(ctx);
   for (const prefix of CLIENT_PREFIXES) {
     table.set(`${prefix}/register`, {
       route: "register",
@@ -138,7 +140,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
       info.route = "passthrough";
       info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
       return ctx.forwarder.forward(req, res, {
-        url,
+        url: withoutJwtParams(url),
         upstreamToken: undefined,
         passthrough: true,
         info,

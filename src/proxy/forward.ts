@@ -31,6 +31,7 @@ import { sendError } from "../http/respond.js";
 import type { Logger } from "../observability/log.js";
 import { scrubUrl } from "../observability/log.js";
 import { CredentialScanner } from "./credential-scan.js";
+import { isBearerJwt } from "./passthrough-token.js";
 
 export interface ForwardOptions {
   /** URL to send upstream: the request's own, minus the gateway's token. */
@@ -319,8 +320,9 @@ function upstreamRequestHeaders(client: http.IncomingHttpHeaders, options: Forwa
     if (inspect && name === "accept-encoding") continue;
     headers[name] = client[name];
   }
-  // Passthrough (federation, keys): the client's own Authorization is the request's signature.
-  if (options.passthrough && client.authorization !== undefined && !named?.has("authorization"))
+  // Passthrough (federation, keys): the client's own Authorization is the request's signature — unless it is a
+  // bearer JWT, the gateway's kind of token, which never goes upstream (proxy/passthrough-token.ts).
+  if (options.passthrough && client.authorization !== undefined && !named?.has("authorization") && !isBearerJwt(client.authorization))
     headers.authorization = client.authorization;
   if (options.upstreamToken !== undefined) headers.authorization = `Bearer ${options.upstreamToken}`;
   headers["x-forwarded-for"] = options.info.address;

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SessionService } from "../auth/sessions.js";
 import type { Config } from "../config/schema.js";
 import type { CredentialsSource } from "../credentials/upstream-login.js";
+import type { TokenLoginSource } from "../credentials/upstream-token-login.js";
 import type { TrustedProxies } from "../http/client-address.js";
 import type { RequestInfo } from "../http/request-info.js";
 import type { Logger } from "../observability/log.js";
@@ -11,11 +12,16 @@ import type { Forwarder } from "../proxy/forward.js";
 import type { RateLimits } from "../ratelimit/policies.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
+import type { LoginFlows } from "../upstream/login-flows.js";
 
 export interface RouteContext {
   config: Config;
   sessions: SessionService;
   credentials: CredentialsSource;
+  /** `m.login.token` checked by the homeserver: the delegated mode only (`credentials.source: upstream`). */
+  tokenLogin: TokenLoginSource | undefined;
+  /** What `GET …/login` advertises. */
+  loginFlows: LoginFlows;
   upstream: UpstreamClient;
   identity: UpstreamIdentity;
   forwarder: Forwarder;

@@ -1,62 +1,54 @@
 /**
  * `GET|POST PREFIX/login` for the three client API generations (seed `api/v1`, `r0`, `v3`).
- * The password is checked by the credentials source; the gateway then starts its own session.
+ * The password is checked by the credentials source (an `m.login.token`, in the delegated mode, by the
+ * homeserver); the gateway then starts its own session.
  */
 
 import type { IncomingMessage } from "node:http";
 import { extractToken } from "../auth/extract-token.js";
+import type { VerifiedLogin } from "../credentials/upstream-login.js";
+import type { TokenLoginSource } from "../credentials/upstream-token-login.js";
 import { readJsonBody } from "../http/body.js";
 import { forbidden, MatrixError, missingToken, unknownToken } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
-import { APPSERVICE_LOGIN, parseLoginRequest, readLoginSubmission } from "./login-request.js";
+import { APPSERVICE_LOGIN, type LoginRequest, parseLoginRequest, readLoginSubmission, TOKEN_LOGIN } from "./login-request.js";
+import { logoutUpstream } from "./logout.js";
+
+type PasswordRequest = Extract<LoginRequest, { type: "m.login.password" }>;
+type TokenRequest = Extract<LoginRequest, { type: "m.login.token" }>;
+
 import { startSession } from "./start-session.js";
 
-const LOGIN_FLOWS = { flows: [{ type: "m.login.password" }] };
-/** Login types served besides the password. */
-const NO_OTHER_TYPES: ReadonlySet<string> = new Set();
-
-export const loginFlows: Handler = (_req, res) => sendJson(res, 200, LOGIN_FLOWS);
+/** `GET PREFIX/login`: the flows of this mode (upstream/login-flows.ts). */
+export function createLoginFlowsHandler(ctx: RouteContext): Handler {
+  return async (_req, res) => sendJson(res, 200, await ctx.loginFlows());
+}
 
 /** `alwaysRefreshable`: the seed API always returns a refresh token; r0/v3 only on request. */
 export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean): Handler {
-  const { config, credentials, rateLimits, logger } = ctx;
+  const { config, rateLimits, logger } = ctx;
   const serverName = config.server_name;
+  const accepted: ReadonlySet<string> = new Set(ctx.tokenLogin ? [TOKEN_LOGIN] : []);
 
   return async (req, res, { address }) => {
     // Synapse's order (routes/login-request.ts): what it refuses before its address limit is not counted.
     const submission = readLoginSubmission(await readJsonBody(req, config.http.max_json_body));
     if (submission.type === APPSERVICE_LOGIN) throw appserviceLoginRefused(req);
     const limitHeaders = await rateLimits.loginAttempt(address);
-    const request = parseLoginRequest(submission, NO_OTHER_TYPES);
-    if (request.type !== "m.login.password") throw forbidden("Invalid login token");
-    // A user ID of another server fails like a wrong password, under the same counters.
-    const userId = request.user.startsWith("@") ? request.user : toUserId(request.user, serverName);
-    await rateLimits.loginAllowed(address, userId);
-    let verified: Awaited<ReturnType<typeof credentials>>;
-    try {
-      verified = await credentials({
-        userId: toUserId(userId, serverName),
-        password: request.password,
-        deviceId: request.deviceId,
-        initialDeviceDisplayName: request.initialDeviceDisplayName,
-        clientAddress: address,
-      });
-    } catch (error) {
-      // A 403 was counted as a failure in advance (its reserved success is given back); anything else never
-      // judged the password.
-      if (error instanceof MatrixError && error.status === 403) await rateLimits.loginRefused(address, userId);
-      else await rateLimits.loginUnchecked(address, userId);
-      if (error instanceof MatrixError && error.status < 500) {
-        logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
-      }
-      throw error;
-    }
-    await rateLimits.loginSucceeded(address, userId);
+    const request = parseLoginRequest(submission, accepted);
+    const verified = request.type === TOKEN_LOGIN ? await tokenLogin(ctx, request, address) : await passwordLogin(ctx, request, address);
     const refreshable = alwaysRefreshable || request.wantsRefreshToken;
     const grant = await startSession(ctx, { ...verified, refreshable }, address);
     logger.info(
-      { event: "login", user_id: verified.userId, session: grant.session.id, device_id: verified.deviceId, refreshable },
+      {
+        event: "login",
+        user_id: verified.userId,
+        session: grant.session.id,
+        device_id: verified.deviceId,
+        refreshable,
+        login_type: request.type,
+      },
       "login",
     );
     const body: Record<string, unknown> = {
@@ -69,6 +61,67 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
     if (grant.refreshToken !== undefined) body.refresh_token = grant.refreshToken;
     sendJson(res, 200, body, limitHeaders);
   };
+}
+
+/** The password, checked by the credentials source between the account limits (ratelimit/policies.ts). */
+async function passwordLogin(ctx: RouteContext, request: PasswordRequest, address: string): Promise<VerifiedLogin> {
+  const { rateLimits, logger, config } = ctx;
+  const serverName = config.server_name;
+  // A user ID of another server fails like a wrong password, under the same counters.
+  const userId = request.user.startsWith("@") ? request.user : toUserId(request.user, serverName);
+  await rateLimits.loginAllowed(address, userId);
+  let verified: VerifiedLogin;
+  try {
+    verified = await ctx.credentials({
+      userId: toUserId(userId, serverName),
+      password: request.password,
+      deviceId: request.deviceId,
+      initialDeviceDisplayName: request.initialDeviceDisplayName,
+      clientAddress: address,
+    });
+  } catch (error) {
+    // A 403 was counted as a failure in advance (its reserved success is given back); anything else never
+    // judged the password.
+    if (error instanceof MatrixError && error.status === 403) await rateLimits.loginRefused(address, userId);
+    else await rateLimits.loginUnchecked(address, userId);
+    if (error instanceof MatrixError && error.status < 500) {
+      logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
+    }
+    throw error;
+  }
+  await rateLimits.loginSucceeded(address, userId);
+  return verified;
+}
+
+/**
+ * `m.login.token`, checked by the homeserver (credentials/upstream-token-login.ts). The account is known only
+ * once the homeserver has answered: its limit is applied then, as Synapse applies it after the token check,
+ * and a login it refuses is logged out at the homeserver again.
+ */
+async function tokenLogin(ctx: RouteContext, request: TokenRequest, address: string): Promise<VerifiedLogin> {
+  const check = ctx.tokenLogin as TokenLoginSource;
+  let verified: VerifiedLogin;
+  try {
+    verified = await check({
+      token: request.token,
+      deviceId: request.deviceId,
+      initialDeviceDisplayName: request.initialDeviceDisplayName,
+      clientAddress: address,
+    });
+  } catch (error) {
+    if (error instanceof MatrixError && error.status < 500) {
+      ctx.logger.info({ event: "login_failed", login_type: TOKEN_LOGIN, errcode: error.errcode }, "login refused");
+    }
+    throw error;
+  }
+  try {
+    await ctx.rateLimits.loginAllowed(address, verified.userId);
+  } catch (error) {
+    void logoutUpstream(ctx, verified.upstreamToken, "/logout", address);
+    throw error;
+  }
+  await ctx.rateLimits.loginSucceeded(address, verified.userId);
+  return verified;
 }
 
 /**
