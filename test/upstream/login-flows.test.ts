@@ -63,7 +63,9 @@ t.test("users-file mode: the password flow only, and m.login.token is an unknown
   const file = path.join(dir, "users.yaml");
   fs.writeFileSync(file, `users:\n  alice: "${await hashPassword("file-pass-alice")}"\n`);
   const gw = await startGateway(t, {
-    yaml: [`credentials: {source: users_file, users_file: "${file}"}`, 'upstream_identity: {mode: appservice, as_token: "as-token"}'].join("\n"),
+    yaml: [`credentials: {source: users_file, users_file: "${file}"}`, 'upstream_identity: {mode: appservice, as_token: "as-token"}'].join(
+      "\n",
+    ),
   });
   gw.homeserver.setLoginFlows(HOMESERVER_FLOWS);
   t.same((await gw.request(`${V3}/login`)).body, { flows: [{ type: "m.login.password" }] });
