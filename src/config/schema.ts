@@ -106,39 +106,36 @@ export const DEFAULT_PUBLIC_ENDPOINTS = [
 ];
 
 /**
- * Rate-limit defaults. Each is `points` per `duration` (a fixed window), optionally blocking the key for
- * `block` once exceeded. Synapse's defaults are the reference (`rc_login`, `rc_registration`, `rc_message`).
+ * Rate-limit defaults. A limit is `points` per `duration` (a fixed window), optionally blocking the key for
+ * `block` once exceeded, or in Synapse's terms `{per_second, burst_count}`: a token bucket — `burst_count`
+ * requests at once, then one more every `1/per_second` seconds. Synapse's defaults (≥ 1.79) are the gateway's.
  */
-export interface LimitDefault {
-  points: number;
-  duration: string;
-  block?: string;
-}
-/** Any login attempt from one address: 10 per minute. */
-export const DEFAULT_LOGIN_PER_ADDRESS: LimitDefault = { points: 10, duration: "1m" };
-/** Successful logins of one account: 5 per 30 minutes (Synapse rc_login.account: 0.003/s, burst 5). */
-export const DEFAULT_LOGIN_PER_ACCOUNT: LimitDefault = { points: 5, duration: "30m" };
-/** Failed logins of one account, from anywhere: 10 per hour, then locked for 15 minutes. */
-export const DEFAULT_LOGIN_FAILED_PER_ACCOUNT: LimitDefault = { points: 10, duration: "1h", block: "15m" };
-/** Failed logins of one account from one address: 3 per 5 minutes, then locked 5 minutes (Synapse rc_login.failed_attempts: burst 3). */
+export type LimitDefault = { points: number; duration: string; block?: string } | { per_second: number; burst_count: number };
+/** Any login attempt from one address: Synapse's rc_login.address, 0.003/s burst 5 (5, then one every ~5.5 min). */
+export const DEFAULT_LOGIN_PER_ADDRESS: LimitDefault = { per_second: 0.003, burst_count: 5 };
+/** Successful logins of one account: Synapse's rc_login.account, 0.003/s burst 5. */
+export const DEFAULT_LOGIN_PER_ACCOUNT: LimitDefault = { per_second: 0.003, burst_count: 5 };
+/** Failed logins of one account, from anywhere: Synapse's rc_login.failed_attempts, 0.17/s burst 3. */
+export const DEFAULT_LOGIN_FAILED_PER_ACCOUNT: LimitDefault = { per_second: 0.17, burst_count: 3 };
+/** Failed logins of one account from one address: 3 per 5 minutes, then locked 5 minutes (the gateway's own). */
 export const DEFAULT_LOGIN_FAILED_PER_ADDRESS_ACCOUNT: LimitDefault = { points: 3, duration: "5m", block: "5m" };
 /** Refreshes from one address: 60 per minute. */
 export const DEFAULT_REFRESH_PER_ADDRESS: LimitDefault = { points: 60, duration: "1m" };
 /** Refreshes of one session: 10 per minute (a client refreshes every few minutes). */
 export const DEFAULT_REFRESH_PER_SESSION: LimitDefault = { points: 10, duration: "1m" };
-/** Registration requests from one address: 3 per minute (Synapse rc_registration: 0.17/s, burst 3). */
-export const DEFAULT_REGISTRATION_PER_ADDRESS: LimitDefault = { points: 3, duration: "1m" };
+/** Registration requests from one address: Synapse's rc_registration, 0.17/s burst 3. */
+export const DEFAULT_REGISTRATION_PER_ADDRESS: LimitDefault = { per_second: 0.17, burst_count: 3 };
 /** Other requests without a token from one address: 120 per minute. */
 export const DEFAULT_PUBLIC_PER_ADDRESS: LimitDefault = { points: 120, duration: "1m" };
 /** Authenticated requests of one user, all routes: 600 per minute. */
 export const DEFAULT_PER_USER: LimitDefault = { points: 600, duration: "1m" };
-/** Route classes, per user. `send`: Synapse rc_message (0.2/s, burst 10); `join`: rc_joins.local (0.1/s, burst 10). */
+/** Route classes, per user. `send`: Synapse's rc_message (0.2/s, burst 10); `join`: rc_joins.local (0.1/s, burst 10). */
 export const DEFAULT_ROUTE_CLASSES: Record<string, LimitDefault & { match: string[] }> = {
-  send: { match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"], points: 10, duration: "50s" },
+  send: { match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"], per_second: 0.2, burst_count: 10 },
   join: {
     match: ["POST /_matrix/client/{api/v1,r0,v3}/join/*", "POST /_matrix/client/{api/v1,r0,v3}/rooms/*/join"],
-    points: 10,
-    duration: "100s",
+    per_second: 0.1,
+    burst_count: 10,
   },
 };
 /**
@@ -201,14 +198,41 @@ const cidr = z.string().refine(
   { message: "must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8" },
 );
 
-const limit = (fallback: LimitDefault) =>
-  z
-    .strictObject({
-      points: numeric(z.number().int().positive()),
-      duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
-      block: duration.optional(),
-    })
-    .prefault(fallback);
+/** Either form of a limit (`LimitDefault`); the two are not mixed. */
+const limitFields = {
+  points: numeric(z.number().int().positive()).optional(),
+  duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }).optional(),
+  block: duration.optional(),
+  per_second: z
+    .preprocess((value) => (typeof value === "string" && /^\d*\.?\d+$/.test(value) ? Number(value) : value), z.number().positive())
+    .optional(),
+  burst_count: numeric(z.number().int().positive()).optional(),
+};
+export type LimitFields = { points?: number; duration?: number; block?: number; per_second?: number; burst_count?: number };
+const checkLimitForm = (value: LimitFields, ctx: z.RefinementCtx) => {
+  const missing = (key: string) =>
+    ctx.addIssue({ code: "custom", path: [key], message: "Invalid input: expected a number, received nothing" });
+  if (value.per_second !== undefined || value.burst_count !== undefined) {
+    if (value.points !== undefined || value.duration !== undefined || value.block !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: "either {per_second, burst_count} (Synapse's terms) or {points, duration, block}, not both",
+      });
+    }
+    if (value.per_second === undefined) missing("per_second");
+    if (value.burst_count === undefined) missing("burst_count");
+  } else {
+    if (value.points === undefined) missing("points");
+    if (value.duration === undefined) missing("duration");
+  }
+};
+const limitSpec = z.strictObject(limitFields).superRefine(checkLimitForm);
+const limit = (fallback: LimitDefault) => limitSpec.prefault(fallback as LimitFields);
+/** A Synapse `rc_*` block, pasted from homeserver.yaml: `{per_second, burst_count}` only. */
+const synapseLimit = z.strictObject({
+  per_second: limitFields.per_second.unwrap(),
+  burst_count: limitFields.burst_count.unwrap(),
+});
 
 /** Checked by the compiler itself, so that what passes `--check` is exactly what starts. */
 const endpointPattern = z.string().superRefine((pattern, ctx) => {
@@ -347,14 +371,21 @@ export const configSchema = z.strictObject({
       routes: z
         .record(
           z.string().regex(/^[a-z][a-z0-9_]*$/, { message: "route class names are lower-case words" }),
-          z.strictObject({
-            match: z.array(endpointPattern).min(1).optional(),
-            points: numeric(z.number().int().positive()),
-            duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
-            block: duration.optional(),
-          }),
+          z.strictObject({ match: z.array(endpointPattern).min(1).optional(), ...limitFields }).superRefine(checkLimitForm),
         )
         .default({}),
+      /**
+       * Synapse's blocks, accepted as pasted from homeserver.yaml; each replaces the gateway limit it maps onto
+       * (config/load.ts): rc_login.address → login.per_address, .account → login.per_account, .failed_attempts →
+       * login.failed_per_account, rc_registration → registration.per_address, rc_message → routes.send,
+       * rc_joins.local → routes.join (rc_joins.remote: federation joins, the homeserver's own business).
+       */
+      rc_login: z
+        .strictObject({ address: synapseLimit.optional(), account: synapseLimit.optional(), failed_attempts: synapseLimit.optional() })
+        .optional(),
+      rc_registration: synapseLimit.optional(),
+      rc_message: synapseLimit.optional(),
+      rc_joins: z.strictObject({ local: synapseLimit.optional(), remote: synapseLimit.optional() }).optional(),
       /** Users never limited on authenticated routes (appservice users, admins). */
       exempt_users: z.array(z.string().regex(/^@[^:]+:.+$/, { message: "must be a full user ID, e.g. @admin:example.org" })).default([]),
     })
@@ -391,12 +422,9 @@ export const configSchema = z.strictObject({
 /** The file as parsed: durations in milliseconds, sizes in bytes, secrets not yet read. */
 export type ParsedConfig = z.output<typeof configSchema>;
 
-/** A rate-limited route class with the built-in classes merged in (durations in ms). */
-export interface RouteClass {
+/** A rate-limited route class with the built-in classes merged in (durations in ms); either form of a limit. */
+export interface RouteClass extends LimitFields {
   match: string[];
-  points: number;
-  duration: number;
-  block?: number | undefined;
 }
 
 /** The running configuration: secrets read and keys derived, ready to use. */
