@@ -29,6 +29,7 @@ import { createReadiness } from "./routes/health.js";
 import { createStore, type Store } from "./store/index.js";
 import { instrumentStore } from "./store/instrument.js";
 import { createUpstreamClient } from "./upstream/client.js";
+import { createHomeserverTokens } from "./upstream/homeserver-tokens.js";
 import { appserviceIdentity, sessionTokenIdentity } from "./upstream/identity.js";
 import { homeserverLoginFlows, passwordFlowOnly } from "./upstream/login-flows.js";
 
@@ -135,6 +136,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     credentials: credentials.source,
     tokenLogin: delegated ? createUpstreamTokenLogin(upstream) : undefined,
     loginFlows: delegated ? homeserverLoginFlows(upstream, clock, logger) : passwordFlowOnly,
+    homeserverTokens: createHomeserverTokens(config.migration.accept_homeserver_tokens_until, upstream, clock),
     upstream,
     identity,
     forwarder,

@@ -80,6 +80,11 @@ export const DEFAULT_LOG_LEVEL = "info";
  * write per line. `0B` writes each at once. Other log lines are never held back.
  */
 export const DEFAULT_LOG_BUFFER = "2KiB";
+/**
+ * Defaults to unset: a token that is not the gateway's is refused (401 M_UNKNOWN_TOKEN). Set to an ISO 8601 date
+ * (00:00 UTC of that day) or date-time, homeserver tokens issued before the switch keep working until then.
+ */
+export const DEFAULT_ACCEPT_HOMESERVER_TOKENS_UNTIL: number | undefined = undefined;
 /** Defaults to loopback: metrics are for the operator's scraper, not the world. */
 export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
@@ -240,6 +245,20 @@ const endpointPattern = z.string().superRefine((pattern, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
+/** ISO 8601: a date (00:00 UTC) or a date-time (UTC unless it names its offset); epoch ms out. */
+const ISO_MOMENT = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?$/i;
+const moment = z.union([z.string(), z.date()]).transform((value, ctx) => {
+  if (value instanceof Date) return value.getTime();
+  const hasTime = value.length > 10;
+  const zoned = !hasTime || /(?:Z|[+-]\d{2}:\d{2})$/i.test(value) ? value : `${value}Z`;
+  const ms = ISO_MOMENT.test(value) ? Date.parse(zoned) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: "custom", message: `not an ISO 8601 date or date-time: ${JSON.stringify(value)} (e.g. 2027-03-01)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const prefix = z.string().regex(/^\/[^\s?#]*\/$/, { message: "must be a path prefix starting and ending with /" });
 
 export const configSchema = z.strictObject({
@@ -388,6 +407,12 @@ export const configSchema = z.strictObject({
       rc_joins: z.strictObject({ local: synapseLimit.optional(), remote: synapseLimit.optional() }).optional(),
       /** Users never limited on authenticated routes (appservice users, admins). */
       exempt_users: z.array(z.string().regex(/^@[^:]+:.+$/, { message: "must be a full user ID, e.g. @admin:example.org" })).default([]),
+    })
+    .prefault({}),
+  migration: z
+    .strictObject({
+      /** Until then, requests with a homeserver token are checked with the homeserver and proxied (routes/homeserver-token.ts). */
+      accept_homeserver_tokens_until: moment.optional(),
     })
     .prefault({}),
   http: z

@@ -11,6 +11,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Forwarder } from "../proxy/forward.js";
 import type { RateLimits } from "../ratelimit/policies.js";
 import type { UpstreamClient } from "../upstream/client.js";
+import type { HomeserverTokens } from "../upstream/homeserver-tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
 import type { LoginFlows } from "../upstream/login-flows.js";
 
@@ -20,6 +21,8 @@ export interface RouteContext {
   credentials: CredentialsSource;
   /** `m.login.token` checked by the homeserver: the delegated mode only (`credentials.source: upstream`). */
   tokenLogin: TokenLoginSource | undefined;
+  /** Homeserver tokens accepted during the migration window (`migration.accept_homeserver_tokens_until`). */
+  homeserverTokens: HomeserverTokens;
   /** What `GET …/login` advertises. */
   loginFlows: LoginFlows;
   upstream: UpstreamClient;

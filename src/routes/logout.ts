@@ -3,16 +3,23 @@
  * matching upstream sessions are logged out too. Like Synapse, logout accepts an expired token.
  */
 import { extractToken } from "../auth/extract-token.js";
+import { looksLikeJwt } from "../auth/token-kind.js";
 import { missingToken } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
+import { logoutWithHomeserverToken } from "./homeserver-token.js";
 
 export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all"): Handler {
   const { sessions, logger } = ctx;
-  return async (req, res, { address }) => {
+  return async (req, res, info) => {
+    const { address } = info;
     req.resume(); // the body of a logout carries nothing
     const { token } = extractToken(req.url ?? "/", req.headers, req.rawHeaders);
     if (token === undefined) throw missingToken();
+    // A homeserver token during the migration window: the homeserver's own logout.
+    if (!looksLikeJwt(token) && ctx.homeserverTokens.accepts()) {
+      return logoutWithHomeserverToken(ctx, res, info, token, scope === "session" ? "/logout" : "/logout/all");
+    }
     const session = await sessions.authenticate(token, { allowExpired: true });
     if (scope === "session") {
       await sessions.revoke(session.id);
