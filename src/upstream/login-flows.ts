@@ -6,7 +6,8 @@
  * through the gateway (contract). Otherwise the gateway checks passwords itself: `m.login.password` only.
  *
  * The homeserver's answer is kept `FLOWS_TTL_MS`; a failed fetch keeps the last good list (or the password flow
- * when there is none yet) and is retried on the next request. Concurrent requests share one fetch.
+ * when there is none yet) and is retried `FLOWS_RETRY_MS` later, not a minute later. Concurrent requests share
+ * one fetch.
  */
 import type { Clock } from "../clock.js";
 import type { Logger } from "../observability/log.js";
@@ -21,6 +22,8 @@ export type LoginFlows = () => Promise<LoginFlowsBody>;
 /** 60 s: a new identity provider shows up within a minute, and a busy login page costs one call a minute. */
 export const FLOWS_TTL_MS = 60_000;
 /** The types a client can complete through the gateway: the homeserver checks them, the gateway wraps the session. */
+/** 5 s: after a failure, the next request after this asks again (a busy login page never hammers a failing homeserver). */
+export const FLOWS_RETRY_MS = 5_000;
 const FORWARDED_TYPES = new Set(["m.login.password", "m.login.token", "m.login.sso", "m.login.cas"]);
 const PASSWORD_ONLY: LoginFlowsBody = Object.freeze({ flows: [{ type: "m.login.password" }] }) as LoginFlowsBody;
 
@@ -28,7 +31,8 @@ export const passwordFlowOnly: LoginFlows = async () => PASSWORD_ONLY;
 
 export function homeserverLoginFlows(upstream: UpstreamClient, clock: Clock, logger: Logger): LoginFlows {
   let cached: LoginFlowsBody | undefined;
-  let fetchedAt = Number.NEGATIVE_INFINITY;
+  /** Until when the current answer (`cached`, or the fallback after a failure) stands. */
+  let freshUntil = Number.NEGATIVE_INFINITY;
   let pending: Promise<LoginFlowsBody> | undefined;
 
   const fetchFlows = async (): Promise<LoginFlowsBody> => {
@@ -37,15 +41,16 @@ export function homeserverLoginFlows(upstream: UpstreamClient, clock: Clock, log
       const flows = reply.body.flows;
       if (reply.status !== 200 || !Array.isArray(flows)) throw new Error(`answered ${reply.status}`);
       cached = { flows: flows.filter(isForwardedFlow) };
-      fetchedAt = clock.now();
+      freshUntil = clock.now() + FLOWS_TTL_MS;
     } catch (error) {
+      freshUntil = clock.now() + FLOWS_RETRY_MS;
       logger.warn({ err: (error as Error).message }, "reading the homeserver's login flows failed");
     }
     return cached ?? PASSWORD_ONLY;
   };
 
   return () => {
-    if (cached && clock.now() - fetchedAt < FLOWS_TTL_MS) return Promise.resolve(cached);
+    if (clock.now() < freshUntil) return Promise.resolve(cached ?? PASSWORD_ONLY);
     pending ??= fetchFlows().finally(() => {
       pending = undefined;
     });

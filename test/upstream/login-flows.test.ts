@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import t from "tap";
 import { hashPassword } from "../../src/credentials/password-hash.js";
-import { FLOWS_TTL_MS } from "../../src/upstream/login-flows.js";
+import { FLOWS_RETRY_MS, FLOWS_TTL_MS } from "../../src/upstream/login-flows.js";
 import { bearer, startGateway, type TestGateway } from "../helpers/gateway.js";
 import { postJson, whoami } from "../helpers/session-api.js";
 
@@ -46,12 +46,14 @@ t.test("delegated mode: the homeserver's flows, without m.login.application_serv
   t.same((await gw.request(`${V3}/login`)).body, { flows: [{ type: "m.login.password" }] }, "refetched after the TTL");
 });
 
-t.test("a failed fetch: the password flow (or the last good list), and a new try on the next request", async (t) => {
+t.test("a failed fetch: the password flow (or the last good list), and a new try seconds later", async (t) => {
   const gw = await startGateway(t);
   gw.homeserver.setLoginFlows("error");
   t.same((await gw.request(`${V3}/login`)).body, { flows: [{ type: "m.login.password" }] }, "nothing known yet: the password");
   gw.homeserver.setLoginFlows(HOMESERVER_FLOWS);
-  t.same((await gw.request(`${V3}/login`)).body, { flows: ADVERTISED }, "a failure is not cached");
+  t.same((await gw.request(`${V3}/login`)).body, { flows: [{ type: "m.login.password" }] }, "not asked again at once");
+  gw.clock.advance(FLOWS_RETRY_MS);
+  t.same((await gw.request(`${V3}/login`)).body, { flows: ADVERTISED }, "asked again seconds later, not a minute");
   gw.homeserver.setLoginFlows("error");
   gw.clock.advance(FLOWS_TTL_MS);
   t.same((await gw.request(`${V3}/login`)).body, { flows: ADVERTISED }, "the last good list while the homeserver fails");
