@@ -8,12 +8,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendJson } from "../http/respond.js";
 import type { RequestInfo, RouteContext } from "./context.js";
 
+const WHOAMI = "/_matrix/client/v3/account/whoami";
+
 export function createHomeserverTokenForwarder(ctx: RouteContext, maxBody: (method: string, path: string) => number) {
   const { homeserverTokens, rateLimits, forwarder, metrics } = ctx;
   return async (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string, token: string): Promise<void> => {
     let userId: string;
     try {
-      userId = await homeserverTokens.userOf(token, info.address);
+      // Until the homeserver has vouched for it, the token is no credential: its check counts against the
+      // address like any request without a token (`public.per_address`), so random tokens cannot flood whoami.
+      userId = await homeserverTokens.userOf(token, info.address, () => rateLimits.unauthenticated(info.address, "GET", WHOAMI));
     } catch (error) {
       metrics.homeserverTokenRequests.inc({ outcome: "refused" });
       throw error;
@@ -42,7 +46,7 @@ export async function logoutWithHomeserverToken(
   token: string,
   endpoint: "/logout" | "/logout/all",
 ): Promise<void> {
-  const userId = await ctx.homeserverTokens.userOf(token, info.address);
+  const userId = await ctx.homeserverTokens.userOf(token, info.address, () => ctx.rateLimits.unauthenticated(info.address, "GET", WHOAMI));
   info.userId = userId;
   const reply = await ctx.upstream.post(`/_matrix/client/v3${endpoint}`, {}, token, info.address);
   ctx.homeserverTokens.forget(token);

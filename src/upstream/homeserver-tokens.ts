@@ -24,8 +24,12 @@ const MAX_ENTRIES = 100_000;
 export interface HomeserverTokens {
   /** Whether the window is open now. */
   accepts(): boolean;
-  /** The user the homeserver says the token belongs to; `401 M_UNKNOWN_TOKEN` when it does not know it. */
-  userOf(token: string, clientAddress: string): Promise<string>;
+  /**
+   * The user the homeserver says the token belongs to; `401 M_UNKNOWN_TOKEN` when it does not know it.
+   * `beforeAsking` runs when the answer is not cached, before the homeserver is asked (a rate limit: random
+   * tokens must not turn into as many whoami calls).
+   */
+  userOf(token: string, clientAddress: string, beforeAsking?: () => Promise<unknown>): Promise<string>;
   /** The token was logged out: forget its cached answer. */
   forget(token: string): void;
 }
@@ -40,13 +44,14 @@ export function createHomeserverTokens(until: number | undefined, upstream: Upst
   };
   return {
     accepts: () => deadline !== undefined && clock.now() < deadline,
-    async userOf(token, clientAddress) {
+    async userOf(token, clientAddress, beforeAsking) {
       const key = keyOf(token);
       const cached = cache.get(key);
       if (cached && cached.expires > clock.now()) {
         if (cached.userId === undefined) throw unknownToken();
         return cached.userId;
       }
+      await beforeAsking?.();
       const reply = await upstream.get("/_matrix/client/v3/account/whoami", token, clientAddress);
       if (reply.status === 401 || reply.status === 403) {
         remember(key, undefined);

@@ -74,6 +74,19 @@ t.test("a token the homeserver does not know: 401 M_UNKNOWN_TOKEN, and not asked
   t.equal(gw.homeserver.received.filter((r) => r.url === MESSAGES).length, 0, "never proxied");
 });
 
+t.test("checking unknown tokens counts against the address (public.per_address): random tokens cannot flood whoami", async (t) => {
+  const gw = await start(t, { rateLimits: rateLimitsYaml({ public: { per_address: { points: 2, duration: "1m" } } }) });
+  t.capture(Date, "now", () => gw.clock.now());
+  const token = await homeserverToken(gw);
+  for (let i = 0; i < 5; i++)
+    t.equal((await gw.request(MESSAGES, { headers: bearer(token) })).status, 200, "a cached answer costs nothing");
+  t.equal((await gw.request(MESSAGES, { headers: bearer("syt_random_1") })).status, 401);
+  const limited = await gw.request(MESSAGES, { headers: bearer("syt_random_2") });
+  t.equal(limited.status, 429);
+  t.equal(limited.body.errcode, "M_LIMIT_EXCEEDED");
+  t.equal(whoamiCalls(gw), 2, "the homeserver was asked for the real token and the first random one only");
+});
+
 t.test("every per-user limit applies to the token's user", async (t) => {
   const gw = await start(t, { rateLimits: rateLimitsYaml({ per_user: { points: 2, duration: "1m" } }) });
   t.capture(Date, "now", () => gw.clock.now());
