@@ -14,6 +14,7 @@ import { createSessionService, type SessionService } from "./auth/sessions.js";
 import { type Clock, type RandomBytes, secureRandom, systemClock } from "./clock.js";
 import type { Config } from "./config/schema.js";
 import { type Credentials, type CredentialsSource, createCredentials } from "./credentials/index.js";
+import { createUpstreamTokenLogin } from "./credentials/upstream-token-login.js";
 import { trustedProxies } from "./http/client-address.js";
 import { answerClientError, answerConnect } from "./http/client-error.js";
 import { createLogger, type Logger } from "./observability/log.js";
@@ -28,7 +29,9 @@ import { createReadiness } from "./routes/health.js";
 import { createStore, type Store } from "./store/index.js";
 import { instrumentStore } from "./store/instrument.js";
 import { createUpstreamClient } from "./upstream/client.js";
+import { createHomeserverTokens } from "./upstream/homeserver-tokens.js";
 import { appserviceIdentity, sessionTokenIdentity } from "./upstream/identity.js";
+import { homeserverLoginFlows, passwordFlowOnly } from "./upstream/login-flows.js";
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -113,6 +116,8 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
   const upstream = createUpstreamClient(config.upstream.url, config.upstream.timeout);
   const identity =
     config.upstream_identity.mode === "appservice" ? appserviceIdentity(config.upstream_identity.as_token as string) : sessionTokenIdentity;
+  // The homeserver checks the credentials: its own login flows (SSO, m.login.token) are offered too.
+  const delegated = config.credentials.source === "upstream";
   const credentials: Credentials = deps.credentials
     ? { source: deps.credentials, close() {} }
     : createCredentials(config, upstream, logger);
@@ -133,6 +138,9 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     sessions,
     credentials: credentials.source,
     checkPassword: credentials.checkPassword,
+    tokenLogin: delegated ? createUpstreamTokenLogin(upstream) : undefined,
+    loginFlows: delegated ? homeserverLoginFlows(upstream, clock, logger) : passwordFlowOnly,
+    homeserverTokens: createHomeserverTokens(config.migration.accept_homeserver_tokens_until, upstream, clock),
     upstream,
     identity,
     forwarder,

@@ -22,9 +22,10 @@ import type { RouteLabel } from "./observability/metrics.js";
 import { createRequestObserver } from "./observability/request-log.js";
 import { classifyAuthPath, PASSING_SUB_PATH } from "./proxy/auth-endpoints.js";
 import { isCanonicalPath } from "./proxy/canonical-path.js";
+import { withoutJwtParams } from "./proxy/passthrough-token.js";
 import type { Handler, RouteContext } from "./routes/context.js";
 import { health } from "./routes/health.js";
-import { createLoginHandler, loginFlows } from "./routes/login.js";
+import { createLoginFlowsHandler, createLoginHandler } from "./routes/login.js";
 import { createLogoutHandler } from "./routes/logout.js";
 import { createProxiedHandler } from "./routes/proxied.js";
 import { createRefreshHandler } from "./routes/refresh.js";
@@ -55,6 +56,7 @@ interface OwnEndpoint {
 
 export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, OwnEndpoint> {
   const table = new Map<string, OwnEndpoint>();
+  const loginFlows = createLoginFlowsHandler(ctx);
   for (const prefix of CLIENT_PREFIXES) {
     table.set(`${prefix}/register`, {
       route: "register",
@@ -114,8 +116,9 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
         return sendPreflight(res);
       }
       info.route = endpoint.route;
-      const handler = endpoint.methods[method];
-      if (!handler) throw unrecognized(405);
+      // HEAD is GET without the body, as Synapse serves it (Node drops the body of an answer to HEAD).
+      const handler = endpoint.methods[method] ?? (method === "HEAD" ? endpoint.methods.GET : undefined);
+      if (!handler) throw wrongMethod(endpoint);
       info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
       return handler(req, res, info);
     }
@@ -137,7 +140,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
       info.route = "passthrough";
       info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
       return ctx.forwarder.forward(req, res, {
-        url,
+        url: withoutJwtParams(url),
         upstreamToken: undefined,
         passthrough: true,
         info,
@@ -179,6 +182,15 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
 const REQUEST = Symbol("request");
 const INFO = Symbol("request info");
 type TrackedResponse = ServerResponse & { [REQUEST]?: IncomingMessage; [INFO]?: RequestInfo };
+/**
+ * A known endpoint with a method it does not serve: `405 M_UNRECOGNIZED` as the spec says ("API standards"),
+ * with the `Allow` header RFC 9110 §15.5.6 requires. (Synapse 1.67 answers `400 M_UNRECOGNIZED` here.)
+ */
+function wrongMethod(endpoint: OwnEndpoint): MatrixError {
+  const methods = Object.keys(endpoint.methods);
+  if (endpoint.methods.GET && !endpoint.methods.HEAD) methods.push("HEAD");
+  return new MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request", {}, { Allow: [...methods, "OPTIONS"].join(", ") });
+}
 
 /** RFC 9112 §3.2: a request with more than one Host field is answered 400 (Node keeps only the first). */
 function hasSecondHost(rawHeaders: string[]): boolean {

@@ -134,7 +134,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const { encryption_key: _k, encryption_key_file: _kf, ...store } = config.store;
   return {
     ...config,
-    rate_limits: { ...config.rate_limits, routes },
+    rate_limits: { ...config.rate_limits, ...withSynapseBlocks(config.rate_limits), routes },
     credentials: {
       ...config.credentials,
       users_file: config.credentials.users_file === undefined ? undefined : path.resolve(baseDir, config.credentials.users_file),
@@ -181,7 +181,7 @@ function checkSemantics(
 ) {
   const all = (...sections: Section[]) => sections.every(has);
   checkRelations(config, problem, all);
-  const routes = all("rate_limits") ? routeClasses(config.rate_limits.routes, problem) : undefined;
+  const routes = all("rate_limits") ? routeClasses(config.rate_limits, problem) : undefined;
   const identity = all("credentials", "upstream_identity", "registration") ? checkIdentity(config, baseDir, problem) : undefined;
   const keySet = all("jwt") ? readJwtKeys(config.jwt, baseDir, createMissingSecret, problem) : undefined;
   // An explicit store key is checked even when the JWT keys are wrong: every problem in one pass.
@@ -272,15 +272,19 @@ function checkIdentity(config: ParsedConfig, baseDir: string, problem: Report) {
 }
 
 /** The built-in route classes (send, join) merged with the operator's; a class without `match` must be built in. */
-function routeClasses(configured: ParsedConfig["rate_limits"]["routes"], problem: Report): Record<string, RouteClass> {
+function routeClasses(synapse: ParsedConfig["rate_limits"], problem: Report): Record<string, RouteClass> {
+  const configured = synapse.routes;
   const merged: Record<string, RouteClass> = {};
   for (const [name, builtIn] of Object.entries(DEFAULT_ROUTE_CLASSES)) {
-    merged[name] = {
-      match: builtIn.match,
-      points: builtIn.points,
-      duration: parseDuration(builtIn.duration) as number,
-      block: builtIn.block === undefined ? undefined : parseDuration(builtIn.block),
-    };
+    merged[name] =
+      "per_second" in builtIn
+        ? { match: builtIn.match, per_second: builtIn.per_second, burst_count: builtIn.burst_count }
+        : {
+            match: builtIn.match,
+            points: builtIn.points,
+            duration: parseDuration(builtIn.duration) as number,
+            block: builtIn.block === undefined ? undefined : parseDuration(builtIn.block),
+          };
   }
   for (const [name, value] of Object.entries(configured)) {
     const match = value.match ?? merged[name]?.match;
@@ -291,9 +295,29 @@ function routeClasses(configured: ParsedConfig["rate_limits"]["routes"], problem
       );
       continue;
     }
-    merged[name] = { match, points: value.points, duration: value.duration, block: value.block };
+    merged[name] =
+      value.per_second !== undefined
+        ? { match, per_second: value.per_second, burst_count: value.burst_count }
+        : { match, points: value.points, duration: value.duration, block: value.block };
   }
+  // Synapse's own blocks, as pasted from homeserver.yaml (schema.ts: what maps onto what).
+  if (synapse.rc_message) merged.send = { match: (merged.send as RouteClass).match, ...synapse.rc_message };
+  if (synapse.rc_joins?.local) merged.join = { match: (merged.join as RouteClass).match, ...synapse.rc_joins.local };
   return merged;
+}
+
+/** The login and registration limits with Synapse's `rc_login` / `rc_registration` blocks applied. */
+function withSynapseBlocks(limits: ParsedConfig["rate_limits"]): Pick<ParsedConfig["rate_limits"], "login" | "registration"> {
+  const { rc_login, rc_registration } = limits;
+  return {
+    login: {
+      ...limits.login,
+      per_address: rc_login?.address ?? limits.login.per_address,
+      per_account: rc_login?.account ?? limits.login.per_account,
+      failed_per_account: rc_login?.failed_attempts ?? limits.login.failed_per_account,
+    },
+    registration: { per_address: rc_registration ?? limits.registration.per_address },
+  };
 }
 
 /**

@@ -2,12 +2,26 @@
  * The configuration file's shape, every default as a named constant.
  * `config/gateway.example.yaml` shows the same keys with the same defaults: keep them in step.
  */
-import net from "node:net";
 import { z } from "zod";
-import { patternProblem } from "../proxy/endpoint-pattern.js";
-import { parseDuration, parseSize } from "./duration.js";
 import type { JwtKey } from "./jwt-keys.js";
+import {
+  checkLimitForm,
+  cidr,
+  duration,
+  endpointPattern,
+  flag,
+  httpUrl,
+  type LimitFields,
+  limit,
+  limitFields,
+  moment,
+  numeric,
+  size,
+  synapseLimit,
+} from "./value-types.js";
 import type { ConfigWarning } from "./warnings.js";
+
+export type { LimitFields };
 
 /** Defaults to 1 process; `auto` = one worker per core (node:cluster), more need the sqlite or redis store. */
 export const DEFAULT_WORKERS = 1;
@@ -87,6 +101,11 @@ export const DEFAULT_LOG_LEVEL = "info";
  * write per line. `0B` writes each at once. Other log lines are never held back.
  */
 export const DEFAULT_LOG_BUFFER = "2KiB";
+/**
+ * Defaults to unset: a token that is not the gateway's is refused (401 M_UNKNOWN_TOKEN). Set to an ISO 8601 date
+ * (00:00 UTC of that day) or date-time, homeserver tokens issued before the switch keep working until then.
+ */
+export const DEFAULT_ACCEPT_HOMESERVER_TOKENS_UNTIL: number | undefined = undefined;
 /** Defaults to loopback: metrics are for the operator's scraper, not the world. */
 export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
@@ -113,39 +132,36 @@ export const DEFAULT_PUBLIC_ENDPOINTS = [
 ];
 
 /**
- * Rate-limit defaults. Each is `points` per `duration` (a fixed window), optionally blocking the key for
- * `block` once exceeded. Synapse's defaults are the reference (`rc_login`, `rc_registration`, `rc_message`).
+ * Rate-limit defaults. A limit is `points` per `duration` (a fixed window), optionally blocking the key for
+ * `block` once exceeded, or in Synapse's terms `{per_second, burst_count}`: a token bucket — `burst_count`
+ * requests at once, then one more every `1/per_second` seconds. Synapse's defaults (≥ 1.79) are the gateway's.
  */
-export interface LimitDefault {
-  points: number;
-  duration: string;
-  block?: string;
-}
-/** Any login attempt from one address: 10 per minute. */
-export const DEFAULT_LOGIN_PER_ADDRESS: LimitDefault = { points: 10, duration: "1m" };
-/** Successful logins of one account: 5 per 30 minutes (Synapse rc_login.account: 0.003/s, burst 5). */
-export const DEFAULT_LOGIN_PER_ACCOUNT: LimitDefault = { points: 5, duration: "30m" };
-/** Failed logins of one account, from anywhere: 10 per hour, then locked for 15 minutes. */
-export const DEFAULT_LOGIN_FAILED_PER_ACCOUNT: LimitDefault = { points: 10, duration: "1h", block: "15m" };
-/** Failed logins of one account from one address: 3 per 5 minutes, then locked 5 minutes (Synapse rc_login.failed_attempts: burst 3). */
+export type LimitDefault = { points: number; duration: string; block?: string } | { per_second: number; burst_count: number };
+/** Any login attempt from one address: Synapse's rc_login.address, 0.003/s burst 5 (5, then one every ~5.5 min). */
+export const DEFAULT_LOGIN_PER_ADDRESS: LimitDefault = { per_second: 0.003, burst_count: 5 };
+/** Successful logins of one account: Synapse's rc_login.account, 0.003/s burst 5. */
+export const DEFAULT_LOGIN_PER_ACCOUNT: LimitDefault = { per_second: 0.003, burst_count: 5 };
+/** Failed logins of one account, from anywhere: Synapse's rc_login.failed_attempts, 0.17/s burst 3. */
+export const DEFAULT_LOGIN_FAILED_PER_ACCOUNT: LimitDefault = { per_second: 0.17, burst_count: 3 };
+/** Failed logins of one account from one address: 3 per 5 minutes, then locked 5 minutes (the gateway's own). */
 export const DEFAULT_LOGIN_FAILED_PER_ADDRESS_ACCOUNT: LimitDefault = { points: 3, duration: "5m", block: "5m" };
 /** Refreshes from one address: 60 per minute. */
 export const DEFAULT_REFRESH_PER_ADDRESS: LimitDefault = { points: 60, duration: "1m" };
 /** Refreshes of one session: 10 per minute (a client refreshes every few minutes). */
 export const DEFAULT_REFRESH_PER_SESSION: LimitDefault = { points: 10, duration: "1m" };
-/** Registration requests from one address: 3 per minute (Synapse rc_registration: 0.17/s, burst 3). */
-export const DEFAULT_REGISTRATION_PER_ADDRESS: LimitDefault = { points: 3, duration: "1m" };
+/** Registration requests from one address: Synapse's rc_registration, 0.17/s burst 3. */
+export const DEFAULT_REGISTRATION_PER_ADDRESS: LimitDefault = { per_second: 0.17, burst_count: 3 };
 /** Other requests without a token from one address: 120 per minute. */
 export const DEFAULT_PUBLIC_PER_ADDRESS: LimitDefault = { points: 120, duration: "1m" };
 /** Authenticated requests of one user, all routes: 600 per minute. */
 export const DEFAULT_PER_USER: LimitDefault = { points: 600, duration: "1m" };
-/** Route classes, per user. `send`: Synapse rc_message (0.2/s, burst 10); `join`: rc_joins.local (0.1/s, burst 10). */
+/** Route classes, per user. `send`: Synapse's rc_message (0.2/s, burst 10); `join`: rc_joins.local (0.1/s, burst 10). */
 export const DEFAULT_ROUTE_CLASSES: Record<string, LimitDefault & { match: string[] }> = {
-  send: { match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"], points: 10, duration: "50s" },
+  send: { match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"], per_second: 0.2, burst_count: 10 },
   join: {
     match: ["POST /_matrix/client/{api/v1,r0,v3}/join/*", "POST /_matrix/client/{api/v1,r0,v3}/rooms/*/join"],
-    points: 10,
-    duration: "100s",
+    per_second: 0.1,
+    burst_count: 10,
   },
 };
 /**
@@ -157,71 +173,6 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS = 64;
 export const DEFAULT_MAX_IN_FLIGHT_PER_USER = 64;
 /** IPv6 clients are keyed by their /64: one host usually owns the whole prefix. */
 export const DEFAULT_IPV6_PREFIX = 64;
-
-/**
- * `${ENV}` substitution always yields text, so number and boolean keys also take the plain text of one
- * ("8080", "true"): `port: ${GATEWAY_PORT}` works as an operator expects. Any other text stays a type error.
- */
-const numeric = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (typeof value === "string" && /^[+-]?\d+$/.test(value) ? Number(value) : value), schema);
-const flag = () => z.preprocess((value) => (value === "true" ? true : value === "false" ? false : value), z.boolean());
-
-const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(value)} (use e.g. 500ms, 30s, 5m, 12h, 30d)` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined) {
-    ctx.addIssue({ code: "custom", message: `not a size: ${JSON.stringify(value)} (use e.g. 512B, 64KiB, 10MiB)` });
-    return z.NEVER;
-  }
-  return bytes;
-});
-
-const httpUrl = z.string().refine(
-  (value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && !url.search;
-    } catch {
-      return false;
-    }
-  },
-  { message: "must be an http(s) URL with no path, e.g. http://127.0.0.1:8008" },
-);
-
-const cidr = z.string().refine(
-  (value) => {
-    const [address, bits, ...rest] = value.split("/");
-    const family = net.isIP(address ?? "");
-    if (!family || rest.length) return false;
-    if (bits === undefined) return true;
-    const n = Number(bits);
-    return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128);
-  },
-  { message: "must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8" },
-);
-
-const limit = (fallback: LimitDefault) =>
-  z
-    .strictObject({
-      points: numeric(z.number().int().positive()),
-      duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
-      block: duration.optional(),
-    })
-    .prefault(fallback);
-
-/** Checked by the compiler itself, so that what passes `--check` is exactly what starts. */
-const endpointPattern = z.string().superRefine((pattern, ctx) => {
-  const problem = patternProblem(pattern);
-  if (problem) ctx.addIssue({ code: "custom", message: problem });
-});
 
 const prefix = z.string().regex(/^\/[^\s?#]*\/$/, { message: "must be a path prefix starting and ending with /" });
 
@@ -355,16 +306,29 @@ export const configSchema = z.strictObject({
       routes: z
         .record(
           z.string().regex(/^[a-z][a-z0-9_]*$/, { message: "route class names are lower-case words" }),
-          z.strictObject({
-            match: z.array(endpointPattern).min(1).optional(),
-            points: numeric(z.number().int().positive()),
-            duration: duration.refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
-            block: duration.optional(),
-          }),
+          z.strictObject({ match: z.array(endpointPattern).min(1).optional(), ...limitFields }).superRefine(checkLimitForm),
         )
         .default({}),
+      /**
+       * Synapse's blocks, accepted as pasted from homeserver.yaml; each replaces the gateway limit it maps onto
+       * (config/load.ts): rc_login.address → login.per_address, .account → login.per_account, .failed_attempts →
+       * login.failed_per_account, rc_registration → registration.per_address, rc_message → routes.send,
+       * rc_joins.local → routes.join (rc_joins.remote: federation joins, the homeserver's own business).
+       */
+      rc_login: z
+        .strictObject({ address: synapseLimit.optional(), account: synapseLimit.optional(), failed_attempts: synapseLimit.optional() })
+        .optional(),
+      rc_registration: synapseLimit.optional(),
+      rc_message: synapseLimit.optional(),
+      rc_joins: z.strictObject({ local: synapseLimit.optional(), remote: synapseLimit.optional() }).optional(),
       /** Users never limited on authenticated routes (appservice users, admins). */
       exempt_users: z.array(z.string().regex(/^@[^:]+:.+$/, { message: "must be a full user ID, e.g. @admin:example.org" })).default([]),
+    })
+    .prefault({}),
+  migration: z
+    .strictObject({
+      /** Until then, requests with a homeserver token are checked with the homeserver and proxied (routes/homeserver-token.ts). */
+      accept_homeserver_tokens_until: moment.optional(),
     })
     .prefault({}),
   http: z
@@ -399,12 +363,9 @@ export const configSchema = z.strictObject({
 /** The file as parsed: durations in milliseconds, sizes in bytes, secrets not yet read. */
 export type ParsedConfig = z.output<typeof configSchema>;
 
-/** A rate-limited route class with the built-in classes merged in (durations in ms). */
-export interface RouteClass {
+/** A rate-limited route class with the built-in classes merged in (durations in ms); either form of a limit. */
+export interface RouteClass extends LimitFields {
   match: string[];
-  points: number;
-  duration: number;
-  block?: number | undefined;
 }
 
 /** The running configuration: secrets read and keys derived, ready to use. */

@@ -25,7 +25,7 @@ export function withAppserviceDevices(
     // The client's own choices, not the users file's stand-in device id: the homeserver picks one when absent.
     if (login.deviceId !== undefined) body.device_id = login.deviceId;
     if (login.initialDeviceDisplayName !== undefined) body.initial_device_display_name = login.initialDeviceDisplayName;
-    const reply = await upstream.post("/_matrix/client/v3/login", body, asToken);
+    const reply = await upstream.post("/_matrix/client/v3/login", body, asToken, login.clientAddress);
     const { user_id, access_token, device_id } = reply.body;
     if (reply.status === 200 && user_id === verified.userId && typeof access_token === "string" && typeof device_id === "string") {
       return { userId: verified.userId, deviceId: device_id, upstreamToken: access_token };

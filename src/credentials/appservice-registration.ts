@@ -23,6 +23,7 @@ export function withAppserviceRegistration(
       "/_matrix/client/v3/register",
       { type: "m.login.application_service", username: localpart, inhibit_login: true },
       asToken,
+      login.clientAddress,
     );
     if (reply.status === 200 || reply.body.errcode === "M_USER_IN_USE") {
       registered.add(verified.userId);

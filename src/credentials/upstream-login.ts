@@ -4,7 +4,7 @@
  * token as the session's upstream credential.
  */
 import { forbidden, MatrixError, upstreamFailed } from "../http/errors.js";
-import type { UpstreamClient } from "../upstream/client.js";
+import type { UpstreamClient, UpstreamReply } from "../upstream/client.js";
 
 export interface PasswordLogin {
   /** Full user ID, `@localpart:server_name`. */
@@ -12,6 +12,8 @@ export interface PasswordLogin {
   password: string;
   deviceId: string | undefined;
   initialDeviceDisplayName: string | undefined;
+  /** The client's address, sent to the homeserver as `X-Forwarded-For` (its own login limits see each client). */
+  clientAddress?: string | undefined;
 }
 
 export interface VerifiedLogin {
@@ -32,20 +34,24 @@ export function createUpstreamLogin(upstream: UpstreamClient): CredentialsSource
     if (login.deviceId !== undefined) body.device_id = login.deviceId;
     if (login.initialDeviceDisplayName !== undefined) body.initial_device_display_name = login.initialDeviceDisplayName;
 
-    const reply = await upstream.post("/_matrix/client/v3/login", body);
+    const reply = await upstream.post("/_matrix/client/v3/login", body, undefined, login.clientAddress);
     const { user_id, access_token, device_id } = reply.body;
     if (reply.status === 200) {
       if (typeof user_id !== "string" || typeof access_token !== "string" || typeof device_id !== "string") throw upstreamFailed();
       return { userId: user_id, deviceId: device_id, upstreamToken: access_token };
     }
-    if (reply.status === 403) throw forbidden(typeof reply.body.error === "string" ? reply.body.error : "Invalid username or password");
-    if (reply.status >= 400 && reply.status < 500 && typeof reply.body.errcode === "string") {
-      // The homeserver's own refusal (deactivated user, its own rate limit, …) reaches the client as is.
-      const { errcode, error, ...extra } = reply.body;
-      const headers: Record<string, string> = {};
-      if (typeof extra.retry_after_ms === "number") headers["Retry-After"] = String(Math.ceil(extra.retry_after_ms / 1000));
-      throw new MatrixError(reply.status, errcode, typeof error === "string" ? error : "Login refused", extra, headers);
-    }
-    throw upstreamFailed();
+    throw homeserverRefusal(reply, "Invalid username or password");
   };
+}
+
+/** A homeserver's refusal of a forwarded login: a 403 as `M_FORBIDDEN`, its other 4xx (deactivated user, its own rate limit, …) as they are. */
+export function homeserverRefusal(reply: UpstreamReply, forbiddenMessage: string): MatrixError {
+  if (reply.status === 403) return forbidden(typeof reply.body.error === "string" ? reply.body.error : forbiddenMessage);
+  if (reply.status >= 400 && reply.status < 500 && typeof reply.body.errcode === "string") {
+    const { errcode, error, ...extra } = reply.body;
+    const headers: Record<string, string> = {};
+    if (typeof extra.retry_after_ms === "number") headers["Retry-After"] = String(Math.ceil(extra.retry_after_ms / 1000));
+    return new MatrixError(reply.status, errcode, typeof error === "string" ? error : "Login refused", extra, headers);
+  }
+  return upstreamFailed();
 }

@@ -24,10 +24,16 @@ export class MatrixError extends Error {
 export const notJson = () => new MatrixError(400, "M_NOT_JSON", "Content not JSON.");
 export const badJson = (message: string) => new MatrixError(400, "M_BAD_JSON", message);
 export const missingParam = (name: string) => new MatrixError(400, "M_MISSING_PARAM", `Missing parameter: ${name}`);
-export const badLoginType = () => new MatrixError(400, "M_UNKNOWN", "Bad login type.");
+/** Synapse's answer to a JSON body that is not an object (`parse_json_object_from_request`). */
+export const notJsonObject = () => new MatrixError(400, "M_BAD_JSON", "Content must be a JSON object.");
+/** Synapse's answer when a field its servlet reads without a default is absent (a `KeyError`). */
+export const missingJsonKeys = () => new MatrixError(400, "M_UNKNOWN", "Missing JSON keys.");
+/** Synapse's answer to a field of the wrong type (`Codes.INVALID_PARAM`). */
+export const invalidParam = (name: string) => new MatrixError(400, "M_INVALID_PARAM", `Bad parameter: ${name}`);
+export const unknownLoginType = (type: string) => new MatrixError(400, "M_UNKNOWN", `Unknown login type ${type}`);
 export const forbidden = (message = "Forbidden") => new MatrixError(403, "M_FORBIDDEN", message);
 export const invalidPassword = () => new MatrixError(403, "M_FORBIDDEN", "Invalid username or password");
-export const missingToken = (message = "Missing access token.") => new MatrixError(401, "M_MISSING_TOKEN", message);
+export const missingToken = (message = "Missing access token") => new MatrixError(401, "M_MISSING_TOKEN", message);
 export const mixedTokens = () => new MatrixError(401, "M_MISSING_TOKEN", "Mixing Authorization headers and access_token query parameters.");
 export const unknownToken = (message = "Invalid access token passed.") =>
   new MatrixError(401, "M_UNKNOWN_TOKEN", message, { soft_logout: false });

@@ -9,6 +9,9 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
   "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization, Date",
 };
 
+/** Synapse's on every JSON answer of the client API: no cache keeps a login, token or error. */
+export const NO_CACHE = "no-cache, no-store, must-revalidate";
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
@@ -19,7 +22,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     ...CORS_HEADERS,
     "Content-Type": "application/json",
     "Content-Length": String(Buffer.byteLength(payload)),
-    "Cache-Control": "no-store",
+    "Cache-Control": NO_CACHE,
     ...headers,
   });
   res.end(payload);
@@ -37,9 +40,17 @@ export function setHeaders(res: ServerResponse, headers: Record<string, string>)
   for (const name in headers) res.setHeader(name, headers[name] as string);
 }
 
-/** Answers a CORS preflight: no token needed (browsers never send one with OPTIONS). */
+/**
+ * Answers a CORS preflight: no token needed (browsers never send one with OPTIONS). As Synapse: `204`, no
+ * body, `Content-Length: 0`, the CORS headers and nothing else, on any path (its `OptionsResource`).
+ */
 export function sendPreflight(res: ServerResponse): void {
-  sendJson(res, 200, {});
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(204, { ...CORS_HEADERS, "Content-Length": "0" });
+  res.end();
 }
 
 export { MatrixError };

@@ -36,6 +36,8 @@ export interface Metrics {
   rateLimited: Counter<"policy">;
   sessionCache: Counter<"result">;
   storeErrors: Counter<"operation">;
+  /** Requests carrying a homeserver token during `migration.accept_homeserver_tokens_until` (the tail to watch). */
+  homeserverTokenRequests: Counter<"outcome">;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -148,6 +150,12 @@ export function createMetrics(countSessions: () => Promise<number>): Metrics {
       name: "matrix_auth_gateway_store_errors_total",
       help: "Store operations that failed",
       labelNames: ["operation"],
+      ...metric,
+    }),
+    homeserverTokenRequests: new Counter({
+      name: "matrix_auth_gateway_homeserver_token_requests_total",
+      help: "Requests carrying a homeserver token during the migration window, by outcome (proxied, logout, refused); graph its daily increase",
+      labelNames: ["outcome"],
       ...metric,
     }),
   };

@@ -33,6 +33,7 @@ import type { Logger } from "../observability/log.js";
 import { scrubUrl } from "../observability/log.js";
 import { CredentialScanner } from "./credential-scan.js";
 import { createDeadlines, type TrackedExchange } from "./deadlines.js";
+import { isBearerJwt } from "./passthrough-token.js";
 
 export interface ForwardOptions {
   /** URL to send upstream: the request's own, minus the gateway's token. */
@@ -335,8 +336,9 @@ function upstreamRequestHeaders(client: http.IncomingHttpHeaders, options: Forwa
     if (inspect && name === "accept-encoding") continue;
     headers[name] = client[name];
   }
-  // Passthrough (federation, keys): the client's own Authorization is the request's signature.
-  if (options.passthrough && client.authorization !== undefined && !named?.has("authorization"))
+  // Passthrough (federation, keys): the client's own Authorization is the request's signature — unless it is a
+  // bearer JWT, the gateway's kind of token, which never goes upstream (proxy/passthrough-token.ts).
+  if (options.passthrough && client.authorization !== undefined && !named?.has("authorization") && !isBearerJwt(client.authorization))
     headers.authorization = client.authorization;
   if (options.upstreamToken !== undefined) headers.authorization = `Bearer ${options.upstreamToken}`;
   // A rewritten body has its own length; the client's Transfer-Encoding is never forwarded (NOT_FORWARDED).

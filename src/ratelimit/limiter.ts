@@ -8,6 +8,7 @@
  */
 import type { Redis } from "ioredis";
 import { RateLimiterCluster, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { tokenBucketLimiter } from "./token-bucket.js";
 
 export interface Limit {
   points: number;
@@ -15,6 +16,28 @@ export interface Limit {
   duration: number;
   /** Once exceeded, the key stays blocked this long (ms). */
   block?: number | undefined;
+  /**
+   * Synapse's terms: a token bucket of `points` (`burst_count`) refilled at this rate (token-bucket.ts); then
+   * `duration` is `burst_count / per_second`, the window the shared (Redis, cluster) counters approximate it by.
+   */
+  perSecond?: number | undefined;
+}
+
+/** A limit as the configuration writes it: `points` per `duration` (ms), or Synapse's `{per_second, burst_count}`. */
+export interface LimitSpec {
+  points?: number | undefined;
+  duration?: number | undefined;
+  block?: number | undefined;
+  per_second?: number | undefined;
+  burst_count?: number | undefined;
+}
+
+export function toLimit(spec: LimitSpec): Limit {
+  if (spec.per_second !== undefined && spec.burst_count !== undefined) {
+    const duration = Math.max(1000, Math.ceil((spec.burst_count / spec.per_second) * 1000));
+    return { points: spec.burst_count, duration, perSecond: spec.per_second };
+  }
+  return { points: spec.points as number, duration: spec.duration as number, block: spec.block };
 }
 
 /** Where a key stands after a request: enough to answer 429 or to send `RateLimit-*` headers. */
@@ -40,7 +63,10 @@ export interface Limiter {
 
 export type LimiterFactory = (name: string, limit: Limit) => Limiter;
 
-export const memoryLimiters: LimiterFactory = (name, limit) => wrap(name, limit, new RateLimiterMemory(flexibleOptions(name, limit)));
+export const memoryLimiters: LimiterFactory = (name, limit) =>
+  limit.perSecond !== undefined
+    ? tokenBucketLimiter(name, { ...limit, perSecond: limit.perSecond })
+    : wrap(name, limit, new RateLimiterMemory(flexibleOptions(name, limit)));
 
 const flexibleOptions = (name: string, limit: Limit) => ({
   keyPrefix: name,

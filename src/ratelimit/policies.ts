@@ -12,7 +12,7 @@ import { MatrixError } from "../http/errors.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
 import { addressKey } from "./address-key.js";
 import { createInFlightLimiter } from "./in-flight.js";
-import type { Limiter, LimiterFactory, LimitState } from "./limiter.js";
+import { type Limiter, type LimiterFactory, type LimitState, toLimit } from "./limiter.js";
 
 type RateLimitConfig = Config["rate_limits"];
 
@@ -96,18 +96,18 @@ export function createRateLimits(
     throw limitExceeded(state);
   };
 
-  const loginAddress = build("login_address", config.login.per_address);
-  const loginAccount = build("login_account", config.login.per_account);
-  const failedAccount = build("login_failed_account", config.login.failed_per_account);
-  const failedAddressAccount = build("login_failed_address_account", config.login.failed_per_address_account);
-  const refreshAddress = build("refresh_address", config.refresh.per_address);
-  const refreshSession = build("refresh_session", config.refresh.per_session);
-  const registration = build("registration_address", config.registration.per_address);
-  const publicAddress = build("public_address", config.public.per_address);
-  const perUser = build("user", config.per_user);
+  const loginAddress = build("login_address", toLimit(config.login.per_address));
+  const loginAccount = build("login_account", toLimit(config.login.per_account));
+  const failedAccount = build("login_failed_account", toLimit(config.login.failed_per_account));
+  const failedAddressAccount = build("login_failed_address_account", toLimit(config.login.failed_per_address_account));
+  const refreshAddress = build("refresh_address", toLimit(config.refresh.per_address));
+  const refreshSession = build("refresh_session", toLimit(config.refresh.per_session));
+  const registration = build("registration_address", toLimit(config.registration.per_address));
+  const publicAddress = build("public_address", toLimit(config.public.per_address));
+  const perUser = build("user", toLimit(config.per_user));
   const classes = Object.entries(config.routes).map(([name, routeClass]) => ({
     matcher: compileEndpoints(routeClass.match),
-    limiter: build(`route_${name}`, routeClass),
+    limiter: build(`route_${name}`, toLimit(routeClass)),
   }));
   const exempt = new Set(config.exempt_users);
 

@@ -19,7 +19,7 @@ import { sendJson, setHeaders } from "../http/respond.js";
 import type { RateLimitHeaders } from "../ratelimit/policies.js";
 import { appserviceAssertion } from "../upstream/identity.js";
 import type { RequestInfo, RouteContext } from "./context.js";
-import { parseLoginRequest } from "./login.js";
+import { PASSWORD_LOGIN, parseLoginRequest, readLoginSubmission } from "./login-request.js";
 import { type FencedEndpoint, fencedEndpoint } from "./uia-endpoints.js";
 
 /** The one flow the gateway offers: the users file holds passwords and nothing else. */
@@ -28,6 +28,8 @@ const SESSION_ID_BYTES = 16;
 /** A client's `session` longer than this, or not printable ASCII, is not handed back: a fresh one is. */
 const MAX_SESSION_LENGTH = 255;
 const PRINTABLE = /^[\x21-\x7e]+$/;
+/** UIA here has one stage, `m.login.password`: no other login type is read from `auth`. */
+const ONLY_PASSWORDS: ReadonlySet<string> = new Set();
 
 /**
  * Called for every authenticated request of a session: `undefined` when the endpoint is not fenced (the
@@ -87,7 +89,9 @@ export function createUiaFence(ctx: RouteContext): UiaFence | undefined {
     if (!isObject(auth)) throw badJson("'auth' must be an object");
     if (auth.type !== "m.login.password") throw uiaFailed("M_UNRECOGNIZED", "Unrecognised authentication type", sessionId(auth));
     // `identifier: {type: m.id.user, user}` or the legacy `user`, and `password`: the login body's own checks.
-    const { user, password } = parseLoginRequest(auth);
+    const request = parseLoginRequest(readLoginSubmission(auth), ONLY_PASSWORDS);
+    if (request.type !== PASSWORD_LOGIN) throw uiaFailed("M_UNRECOGNIZED", "Unrecognised authentication type", sessionId(auth));
+    const { user, password } = request;
     const named = user.startsWith("@") ? user : `@${user}:${config.server_name}`;
     if (named.toLowerCase() !== session.userId.toLowerCase()) throw forbidden("You can only confirm your own identity");
 

@@ -5,6 +5,7 @@ import type { RandomBytes } from "../clock.js";
 import type { Config } from "../config/schema.js";
 import type { PasswordCheck } from "../credentials/index.js";
 import type { CredentialsSource } from "../credentials/upstream-login.js";
+import type { TokenLoginSource } from "../credentials/upstream-token-login.js";
 import type { TrustedProxies } from "../http/client-address.js";
 import type { RequestInfo } from "../http/request-info.js";
 import type { Logger } from "../observability/log.js";
@@ -12,7 +13,9 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Forwarder } from "../proxy/forward.js";
 import type { RateLimits } from "../ratelimit/policies.js";
 import type { UpstreamClient } from "../upstream/client.js";
+import type { HomeserverTokens } from "../upstream/homeserver-tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
+import type { LoginFlows } from "../upstream/login-flows.js";
 
 export interface RouteContext {
   config: Config;
@@ -20,6 +23,12 @@ export interface RouteContext {
   credentials: CredentialsSource;
   /** The users file's password check alone (`credentials.source: users_file`); undefined otherwise. */
   checkPassword: PasswordCheck | undefined;
+  /** `m.login.token` checked by the homeserver: the delegated mode only (`credentials.source: upstream`). */
+  tokenLogin: TokenLoginSource | undefined;
+  /** Homeserver tokens accepted during the migration window (`migration.accept_homeserver_tokens_until`). */
+  homeserverTokens: HomeserverTokens;
+  /** What `GET …/login` advertises. */
+  loginFlows: LoginFlows;
   upstream: UpstreamClient;
   identity: UpstreamIdentity;
   forwarder: Forwarder;

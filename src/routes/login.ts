@@ -1,60 +1,54 @@
 /**
  * `GET|POST PREFIX/login` for the three client API generations (seed `api/v1`, `r0`, `v3`).
- * The password is checked by the credentials source; the gateway then starts its own session.
+ * The password is checked by the credentials source (an `m.login.token`, in the delegated mode, by the
+ * homeserver); the gateway then starts its own session.
  */
 
+import type { IncomingMessage } from "node:http";
+import { extractToken } from "../auth/extract-token.js";
+import type { VerifiedLogin } from "../credentials/upstream-login.js";
+import type { TokenLoginSource } from "../credentials/upstream-token-login.js";
 import { readJsonBody } from "../http/body.js";
-import { badJson, badLoginType, forbidden, MatrixError, missingParam } from "../http/errors.js";
+import { forbidden, MatrixError, missingToken, unknownToken } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
+import { APPSERVICE_LOGIN, type LoginRequest, parseLoginRequest, readLoginSubmission, TOKEN_LOGIN } from "./login-request.js";
+import { logoutUpstream } from "./logout.js";
+
+type PasswordRequest = Extract<LoginRequest, { type: "m.login.password" }>;
+type TokenRequest = Extract<LoginRequest, { type: "m.login.token" }>;
+
 import { startSession } from "./start-session.js";
 
-const LOGIN_FLOWS = { flows: [{ type: "m.login.password" }] };
-
-export interface LoginRequest {
-  user: string;
-  password: string;
-  deviceId: string | undefined;
-  initialDeviceDisplayName: string | undefined;
-  wantsRefreshToken: boolean;
+/** `GET PREFIX/login`: the flows of this mode (upstream/login-flows.ts). */
+export function createLoginFlowsHandler(ctx: RouteContext): Handler {
+  return async (_req, res) => sendJson(res, 200, await ctx.loginFlows());
 }
-
-export const loginFlows: Handler = (_req, res) => sendJson(res, 200, LOGIN_FLOWS);
 
 /** `alwaysRefreshable`: the seed API always returns a refresh token; r0/v3 only on request. */
 export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean): Handler {
-  const { config, credentials, rateLimits, logger } = ctx;
+  const { config, rateLimits, logger } = ctx;
   const serverName = config.server_name;
+  const accepted: ReadonlySet<string> = new Set(ctx.tokenLogin ? [TOKEN_LOGIN] : []);
 
   return async (req, res, { address }) => {
+    // Synapse's order (routes/login-request.ts): what it refuses before its address limit is not counted.
+    const submission = readLoginSubmission(await readJsonBody(req, config.http.max_json_body));
+    if (submission.type === APPSERVICE_LOGIN) throw appserviceLoginRefused(req);
     const limitHeaders = await rateLimits.loginAttempt(address);
-    const request = parseLoginRequest(await readJsonBody(req, config.http.max_json_body));
-    // A user ID of another server fails like a wrong password, under the same counters.
-    const userId = request.user.startsWith("@") ? request.user : toUserId(request.user, serverName);
-    await rateLimits.loginAllowed(address, userId);
-    let verified: Awaited<ReturnType<typeof credentials>>;
-    try {
-      verified = await credentials({
-        userId: toUserId(userId, serverName),
-        password: request.password,
-        deviceId: request.deviceId,
-        initialDeviceDisplayName: request.initialDeviceDisplayName,
-      });
-    } catch (error) {
-      // A 403 was counted as a failure in advance (its reserved success is given back); anything else never
-      // judged the password.
-      if (error instanceof MatrixError && error.status === 403) await rateLimits.loginRefused(address, userId);
-      else await rateLimits.loginUnchecked(address, userId);
-      if (error instanceof MatrixError && error.status < 500) {
-        logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
-      }
-      throw error;
-    }
-    await rateLimits.loginSucceeded(address, userId);
+    const request = parseLoginRequest(submission, accepted);
+    const verified = request.type === TOKEN_LOGIN ? await tokenLogin(ctx, request, address) : await passwordLogin(ctx, request, address);
     const refreshable = alwaysRefreshable || request.wantsRefreshToken;
-    const grant = await startSession(ctx, { ...verified, refreshable });
+    const grant = await startSession(ctx, { ...verified, refreshable }, address);
     logger.info(
-      { event: "login", user_id: verified.userId, session: grant.session.id, device_id: verified.deviceId, refreshable },
+      {
+        event: "login",
+        user_id: verified.userId,
+        session: grant.session.id,
+        device_id: verified.deviceId,
+        refreshable,
+        login_type: request.type,
+      },
       "login",
     );
     const body: Record<string, unknown> = {
@@ -69,35 +63,74 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
   };
 }
 
-/** Both request forms: the seed's `user` and the modern `identifier: {type: m.id.user}`. */
-export function parseLoginRequest(body: unknown): LoginRequest {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Login body must be a JSON object");
-  const b = body as Record<string, unknown>;
-  if (b.type === undefined) throw missingParam("type");
-  if (b.type !== "m.login.password") throw badLoginType();
+/** The password, checked by the credentials source between the account limits (ratelimit/policies.ts). */
+async function passwordLogin(ctx: RouteContext, request: PasswordRequest, address: string): Promise<VerifiedLogin> {
+  const { rateLimits, logger, config } = ctx;
+  const serverName = config.server_name;
+  // A user ID of another server fails like a wrong password, under the same counters.
+  const userId = request.user.startsWith("@") ? request.user : toUserId(request.user, serverName);
+  await rateLimits.loginAllowed(address, userId);
+  let verified: VerifiedLogin;
+  try {
+    verified = await ctx.credentials({
+      userId: toUserId(userId, serverName),
+      password: request.password,
+      deviceId: request.deviceId,
+      initialDeviceDisplayName: request.initialDeviceDisplayName,
+      clientAddress: address,
+    });
+  } catch (error) {
+    // A 403 was counted as a failure in advance (its reserved success is given back); anything else never
+    // judged the password.
+    if (error instanceof MatrixError && error.status === 403) await rateLimits.loginRefused(address, userId);
+    else await rateLimits.loginUnchecked(address, userId);
+    if (error instanceof MatrixError && error.status < 500) {
+      logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
+    }
+    throw error;
+  }
+  await rateLimits.loginSucceeded(address, userId);
+  return verified;
+}
 
-  let user: unknown = b.user;
-  if (b.identifier !== undefined) {
-    const identifier = b.identifier as Record<string, unknown> | null;
-    if (typeof identifier !== "object" || identifier === null || Array.isArray(identifier)) throw badJson("'identifier' must be an object");
-    if (identifier.type !== "m.id.user") throw new MatrixError(400, "M_UNKNOWN", "Unknown login identifier type");
-    user = identifier.user;
+/**
+ * `m.login.token`, checked by the homeserver (credentials/upstream-token-login.ts). The account is known only
+ * once the homeserver has answered: its limit is applied then, as Synapse applies it after the token check,
+ * and a login it refuses is logged out at the homeserver again.
+ */
+async function tokenLogin(ctx: RouteContext, request: TokenRequest, address: string): Promise<VerifiedLogin> {
+  const check = ctx.tokenLogin as TokenLoginSource;
+  let verified: VerifiedLogin;
+  try {
+    verified = await check({
+      token: request.token,
+      deviceId: request.deviceId,
+      initialDeviceDisplayName: request.initialDeviceDisplayName,
+      clientAddress: address,
+    });
+  } catch (error) {
+    if (error instanceof MatrixError && error.status < 500) {
+      ctx.logger.info({ event: "login_failed", login_type: TOKEN_LOGIN, errcode: error.errcode }, "login refused");
+    }
+    throw error;
   }
-  if (user === undefined) throw missingParam("identifier");
-  if (typeof user !== "string" || user === "") throw badJson("'user' must be a non-empty string");
-  if (b.password === undefined) throw missingParam("password");
-  if (typeof b.password !== "string") throw badJson("'password' must be a string");
-  for (const field of ["device_id", "initial_device_display_name"] as const) {
-    if (b[field] !== undefined && typeof b[field] !== "string") throw badJson(`'${field}' must be a string`);
+  try {
+    await ctx.rateLimits.loginAllowed(address, verified.userId);
+  } catch (error) {
+    void logoutUpstream(ctx, verified.upstreamToken, "/logout", address);
+    throw error;
   }
-  if (b.refresh_token !== undefined && typeof b.refresh_token !== "boolean") throw badJson("'refresh_token' must be a boolean");
-  return {
-    user,
-    password: b.password,
-    deviceId: b.device_id as string | undefined,
-    initialDeviceDisplayName: b.initial_device_display_name as string | undefined,
-    wantsRefreshToken: b.refresh_token === true,
-  };
+  await ctx.rateLimits.loginSucceeded(address, verified.userId);
+  return verified;
+}
+
+/**
+ * No client logs in as an application service through the gateway (contract): the homeserver never sees
+ * such a login. The answer is Synapse's to a missing or unknown appservice token, as no token is one here.
+ */
+function appserviceLoginRefused(req: IncomingMessage): MatrixError {
+  const { token } = extractToken(req.url ?? "/", req.headers, req.rawHeaders);
+  return token === undefined ? missingToken() : unknownToken();
 }
 
 /** A localpart or a full user ID of this server; users of other servers cannot log in here. */

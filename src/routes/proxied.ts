@@ -6,11 +6,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extractToken } from "../auth/extract-token.js";
 import type { ActiveSession } from "../auth/sessions.js";
+import { looksLikeJwt } from "../auth/token-kind.js";
 import { missingToken } from "../http/errors.js";
 import { compileEndpoints } from "../proxy/endpoint-pattern.js";
 import type { RateLimitHeaders } from "../ratelimit/policies.js";
 import { createUiaFence } from "./appservice-uia.js";
 import type { RequestInfo, RouteContext } from "./context.js";
+import { createHomeserverTokenForwarder } from "./homeserver-token.js";
 
 /** Media uploads may be larger than other bodies (`http.max_upload_body`, like Synapse's `max_upload_size`). */
 const MEDIA_UPLOADS = compileEndpoints(["POST /_matrix/media/{v1,r0,v3}/upload", "PUT /_matrix/media/{v1,r0,v3}/upload/**"]);
@@ -22,6 +24,8 @@ export function createProxiedHandler(ctx: RouteContext) {
   const maxBody = (method: string, path: string) => (MEDIA_UPLOADS.matches(method, path) ? max_upload_body : max_body);
   // Appservice mode only (undefined otherwise): endpoints behind the homeserver's user-interactive auth.
   const uiaFence = createUiaFence(ctx);
+  // The migration window (routes/homeserver-token.ts).
+  const forwardHomeserverToken = createHomeserverTokenForwarder(ctx, maxBody);
 
   const forwardAs = (
     req: IncomingMessage,
@@ -85,6 +89,7 @@ export function createProxiedHandler(ctx: RouteContext) {
       return forwardPublic(req, res, info, forwardUrl);
     }
     info.route = "authenticated";
+    if (!looksLikeJwt(token) && ctx.homeserverTokens.accepts()) return forwardHomeserverToken(req, res, info, forwardUrl, token);
     const session = sessions.authenticate(token);
     if (session instanceof Promise) return session.then((found) => forwardAs(req, res, info, forwardUrl, found));
     return forwardAs(req, res, info, forwardUrl, session);

@@ -40,7 +40,7 @@ export function createRefreshHandler(ctx: RouteContext, form: RefreshForm): Hand
           { event: "refresh_token_reuse", user_id: session.userId, session: session.id },
           "refresh token reused: session revoked",
         );
-        void logoutUpstream(ctx, session.upstreamToken, "/logout");
+        void logoutUpstream(ctx, session.upstreamToken, "/logout", address);
       } else if (outcome.reason === "sibling" && outcome.session) {
         // Several tabs refreshed at once and another one's pair was used first: not theft, nothing revoked.
         info.outcome = "sibling_superseded";

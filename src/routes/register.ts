@@ -6,7 +6,7 @@
  * Otherwise registration is refused with 403 M_FORBIDDEN. Either way it is rate-limited per address.
  */
 import { readJsonBody } from "../http/body.js";
-import { badJson, forbidden, MatrixError, upstreamFailed } from "../http/errors.js";
+import { badJson, forbidden, MatrixError, notJsonObject, upstreamFailed } from "../http/errors.js";
 import { withoutParams } from "../http/query.js";
 import { sendJson, setHeaders } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
@@ -18,12 +18,10 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
   const { config, upstream, rateLimits, logger } = ctx;
   return async (req, res, info) => {
     setHeaders(res, await rateLimits.unauthenticated(info.address, "POST", info.path));
-    if (!config.registration.enabled) {
-      req.resume();
-      throw forbidden("Registration is not allowed on this server");
-    }
+    // Synapse reads the body before it looks at whether registration is open: a broken body is M_NOT_JSON either way.
     const body = await readJsonBody(req, config.http.max_json_body);
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Registration body must be a JSON object");
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw notJsonObject();
+    if (!config.registration.enabled) throw forbidden("Registration has been disabled");
     const { refresh_token: wantsRefresh, ...forwarded } = body as Record<string, unknown>;
     // An application service registers its users with its own token, never through the gateway (Synapse's
     // answer to this type without an appservice token, too).
@@ -35,7 +33,7 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
     const query = withoutParams(req.url as string, TOKEN_PARAM).slice(info.path.length);
 
     // The homeserver is never asked for refresh tokens: the gateway issues its own.
-    const reply = await upstream.post(`/_matrix/client/v3/register${query}`, forwarded);
+    const reply = await upstream.post(`/_matrix/client/v3/register${query}`, forwarded, undefined, info.address);
     if (reply.status >= 500) throw upstreamFailed();
     const { user_id, access_token, device_id } = reply.body;
     if (reply.status !== 200 || typeof access_token !== "string") {
@@ -43,12 +41,11 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
       return;
     }
     if (typeof user_id !== "string" || typeof device_id !== "string") throw upstreamFailed();
-    const grant = await startSession(ctx, {
-      userId: user_id,
-      deviceId: device_id,
-      upstreamToken: access_token,
-      refreshable: alwaysRefreshable || wantsRefresh === true,
-    });
+    const grant = await startSession(
+      ctx,
+      { userId: user_id, deviceId: device_id, upstreamToken: access_token, refreshable: alwaysRefreshable || wantsRefresh === true },
+      info.address,
+    );
     info.userId = user_id;
     logger.info({ event: "register", user_id, session: grant.session.id, device_id }, "registered");
     const answer: Record<string, unknown> = {

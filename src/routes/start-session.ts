@@ -7,11 +7,11 @@ import type { NewSession, TokenGrant } from "../auth/sessions.js";
 import type { RouteContext } from "./context.js";
 import { logoutUpstream } from "./logout.js";
 
-export async function startSession(ctx: RouteContext, input: NewSession): Promise<TokenGrant> {
+export async function startSession(ctx: RouteContext, input: NewSession, clientAddress?: string): Promise<TokenGrant> {
   try {
     return await ctx.sessions.start(input);
   } catch (error) {
-    void logoutUpstream(ctx, input.upstreamToken, "/logout");
+    void logoutUpstream(ctx, input.upstreamToken, "/logout", clientAddress);
     throw error;
   }
 }

@@ -15,7 +15,14 @@ export interface UpstreamReply {
 }
 
 export interface UpstreamClient {
-  post(path: string, body: unknown, accessToken?: string): Promise<UpstreamReply>;
+  /**
+   * `clientAddress`: the client the call is made for (`RequestInfo.address`, trusted_proxies applied), sent as
+   * `X-Forwarded-For` as on proxied requests, so that the homeserver's own per-address limits (`rc_login.address`,
+   * `rc_registration`; Synapse reads it with `x_forwarded: true`) count each client, not the gateway.
+   */
+  post(path: string, body: unknown, accessToken?: string, clientAddress?: string): Promise<UpstreamReply>;
+  /** The same for a GET (login flows, `account/whoami`). */
+  get(path: string, accessToken?: string, clientAddress?: string): Promise<UpstreamReply>;
   /** Closes the pooled connections (the gateway's shutdown or reload). */
   close(): Promise<void>;
 }
@@ -26,29 +33,40 @@ export function createUpstreamClient(baseUrl: string, timeoutMs: number): Upstre
   // just in time and then trickling its body would hold a login for twice the allowance, or forever.
   // One deadline per call covers connecting, the headers and the whole body; undici's are its backstop.
   const dispatcher = new Agent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs });
+  const call = async (
+    method: "GET" | "POST",
+    path: string,
+    body: unknown,
+    accessToken: string | undefined,
+    clientAddress: string | undefined,
+  ): Promise<UpstreamReply> => {
+    const headers: Record<string, string> = {};
+    if (method === "POST") headers["content-type"] = "application/json";
+    if (accessToken) headers.authorization = `Bearer ${accessToken}`;
+    if (clientAddress) headers["x-forwarded-for"] = clientAddress;
+    let status: number;
+    let text: string;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    try {
+      const payload = method === "POST" ? JSON.stringify(body) : undefined;
+      const response = await request(base + path, { method, headers, body: payload, dispatcher, signal: deadline });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw deadline.aborted || isTimeout(error) ? upstreamTimeout() : upstreamUnreachable();
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = {};
+    }
+    const isObject = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed);
+    return { status, body: isObject ? (parsed as Record<string, unknown>) : {} };
+  };
   return {
-    async post(path, body, accessToken) {
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-      let status: number;
-      let text: string;
-      const deadline = AbortSignal.timeout(timeoutMs);
-      try {
-        const response = await request(base + path, { method: "POST", headers, body: JSON.stringify(body), dispatcher, signal: deadline });
-        status = response.statusCode;
-        text = await response.body.text();
-      } catch (error) {
-        throw deadline.aborted || isTimeout(error) ? upstreamTimeout() : upstreamUnreachable();
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = {};
-      }
-      const isObject = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed);
-      return { status, body: isObject ? (parsed as Record<string, unknown>) : {} };
-    },
+    post: (path, body, accessToken, clientAddress) => call("POST", path, body, accessToken, clientAddress),
+    get: (path, accessToken, clientAddress) => call("GET", path, undefined, accessToken, clientAddress),
     close: () => dispatcher.close(),
   };
 }

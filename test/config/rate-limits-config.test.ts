@@ -219,28 +219,65 @@ t.test("defaults", async (t) => {
   t.equal(limits.ipv6_prefix, 64);
   t.equal(limits.max_in_flight_per_address, 64);
   t.strictSame(limits.exempt_users, []);
-  t.match(limits.login, {
-    per_address: { points: 10, duration: MINUTE },
-    per_account: { points: 5, duration: 30 * MINUTE },
-    failed_per_account: { points: 10, duration: HOUR, block: 15 * MINUTE },
+  // Synapse's defaults (≥ 1.79) in Synapse's terms (issue 18 part 4).
+  t.strictSame(limits.login, {
+    per_address: { per_second: 0.003, burst_count: 5 },
+    per_account: { per_second: 0.003, burst_count: 5 },
+    failed_per_account: { per_second: 0.17, burst_count: 3 },
     failed_per_address_account: { points: 3, duration: 5 * MINUTE, block: 5 * MINUTE },
   });
   t.match(limits.refresh, { per_address: { points: 60, duration: MINUTE }, per_session: { points: 10, duration: MINUTE } });
-  t.match(limits.registration, { per_address: { points: 3, duration: MINUTE } });
+  t.strictSame(limits.registration, { per_address: { per_second: 0.17, burst_count: 3 } });
   t.match(limits.public, { per_address: { points: 120, duration: MINUTE } });
   t.match(limits.per_user, { points: 600, duration: MINUTE });
 
   t.strictSame(Object.keys(limits.routes).sort(), ["join", "send"], "the built-in route classes");
-  t.strictSame(limits.routes.send?.match, ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"]);
-  t.equal(limits.routes.send?.points, 10, "send: Synapse rc_message burst 10");
-  t.equal(limits.routes.send?.duration, 50 * SECOND, "send: 10 per 50s (0.2/s)");
-  t.equal(limits.routes.send?.block, undefined);
-  t.strictSame(limits.routes.join?.match, [
-    "POST /_matrix/client/{api/v1,r0,v3}/join/*",
-    "POST /_matrix/client/{api/v1,r0,v3}/rooms/*/join",
+  t.strictSame(limits.routes.send, {
+    match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"],
+    per_second: 0.2,
+    burst_count: 10,
+  });
+  t.strictSame(limits.routes.join, {
+    match: ["POST /_matrix/client/{api/v1,r0,v3}/join/*", "POST /_matrix/client/{api/v1,r0,v3}/rooms/*/join"],
+    per_second: 0.1,
+    burst_count: 10,
+  });
+});
+
+t.test("Synapse's rc_* blocks, pasted from homeserver.yaml, replace the limits they map onto", async (t) => {
+  const limits = parse(
+    [
+      "rate_limits:",
+      "  rc_login:",
+      "    address: {per_second: 0.17, burst_count: 3}",
+      "    account:",
+      "      per_second: 0.5",
+      "      burst_count: 7",
+      "    failed_attempts: {per_second: 0.01, burst_count: 2}",
+      "  rc_registration: {per_second: 0.05, burst_count: 4}",
+      "  rc_message: {per_second: 1, burst_count: 20}",
+      "  rc_joins:",
+      "    local: {per_second: 0.2, burst_count: 5}",
+      "    remote: {per_second: 0.01, burst_count: 10}",
+    ].join("\n"),
+  ).rate_limits;
+  t.strictSame(limits.login.per_address, { per_second: 0.17, burst_count: 3 });
+  t.strictSame(limits.login.per_account, { per_second: 0.5, burst_count: 7 });
+  t.strictSame(limits.login.failed_per_account, { per_second: 0.01, burst_count: 2 });
+  t.strictSame(limits.registration.per_address, { per_second: 0.05, burst_count: 4 });
+  t.strictSame(limits.routes.send, { match: ["PUT /_matrix/client/{api/v1,r0,v3}/rooms/*/send/**"], per_second: 1, burst_count: 20 });
+  t.match(limits.routes.join, { per_second: 0.2, burst_count: 5 });
+
+  const problemsOf = (yaml: string) => problems(yaml).map((p) => `${p.path}: ${p.message}`);
+  const pastedWrong = problemsOf("rate_limits:\n  rc_login:\n    address: {points: 5, duration: 1m}");
+  t.ok(pastedWrong.includes("rate_limits.rc_login.address.points: unknown key"), "rc_* blocks take Synapse's keys only");
+  t.ok(problems("rate_limits:\n  rc_message: {per_second: 0}").length >= 1, "per_second must be positive, burst_count is needed");
+  t.same(problemsOf("rate_limits:\n  login:\n    per_address: {per_second: 0.1, burst_count: 2, points: 3}"), [
+    "rate_limits.login.per_address: either {per_second, burst_count} (Synapse's terms) or {points, duration, block}, not both",
   ]);
-  t.equal(limits.routes.join?.points, 10, "join: Synapse rc_joins.local burst 10");
-  t.equal(limits.routes.join?.duration, 100 * SECOND, "join: 10 per 100s (0.1/s)");
+  t.same(problemsOf("rate_limits:\n  per_user: {per_second: 0.1}"), [
+    "rate_limits.per_user.burst_count: Invalid input: expected a number, received nothing",
+  ]);
 });
 
 t.test("operator classes are added to the built-in ones; a built-in class may be overridden without match", async (t) => {
@@ -265,7 +302,7 @@ t.test("operator classes are added to the built-in ones; a built-in class may be
     duration: 10 * SECOND,
     block: undefined,
   });
-  t.equal(limits.routes.join?.points, 10, "join keeps its default");
+  t.equal(limits.routes.join?.burst_count, 10, "join keeps its default");
 
   const replaced = parse(
     'rate_limits:\n  routes:\n    join: {match: ["POST /_matrix/client/v3/join/*"], points: 1, duration: 1m}',
@@ -276,6 +313,6 @@ t.test("operator classes are added to the built-in ones; a built-in class may be
 t.test("a limit given in full replaces its default; block is optional", async (t) => {
   const limits = parse("rate_limits:\n  login:\n    failed_per_account: {points: 4, duration: 2h}").rate_limits;
   t.strictSame(limits.login.failed_per_account, { points: 4, duration: 2 * HOUR }, "no default block creeps in");
-  t.match(limits.login.per_address, { points: 10, duration: MINUTE }, "the other login limits keep their defaults");
+  t.strictSame(limits.login.per_address, { per_second: 0.003, burst_count: 5 }, "the other login limits keep their defaults");
   t.equal(parse("rate_limits:\n  per_user: {points: 5, duration: 90}").rate_limits.per_user.duration, 90 * SECOND, "seconds as a number");
 });

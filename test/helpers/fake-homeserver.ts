@@ -14,6 +14,8 @@
  *   tokenrefresh and logout that the gateway forwards (any version segment, case, escape, trailing slash,
  *   sub-path) with a fresh homeserver credential, and records it in `authHits`: what the gateway must never let
  *   through. The gateway's own calls (login, logout, registration: no `X-Request-Id`) are answered as usual.
+ * - `setLoginFlows()`: what `GET …/login` lists (default: Synapse's stock password and appservice flows), or a
+ *   500; `issueLoginToken()`: a one-time `m.login.token` (the end of an SSO redirect, or `login/get_token`).
  */
 import crypto from "node:crypto";
 import http from "node:http";
@@ -90,6 +92,10 @@ export interface FakeHomeserver {
   setDelay(ms: number): void;
   /** Answers' headers go out at once, the rest of their JSON bodies `ms` later (0: all at once). */
   setBodyDelay(ms: number): void;
+  /** What `GET …/login` answers from now on: these flows, or `"error"` for a 500. */
+  setLoginFlows(flows: Record<string, unknown>[] | "error"): void;
+  /** A one-time login token for `localpart`, as the end of an SSO login issues it. */
+  issueLoginToken(localpart: string): string;
   /** Adds these header fields to every answer from now on (an array: one line per value); `{}` = none again. */
   setResponseHeaders(headers: Record<string, string | string[]>): void;
   close(): Promise<void>;
@@ -114,6 +120,9 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
   let careless = false;
   const authHits: { method: string; url: string }[] = [];
   const canned = new Map<string, { status: number; body: string; headers?: Record<string, string> }>();
+  let loginFlows: Record<string, unknown>[] | "error" = [{ type: "m.login.password" }, { type: "m.login.application_service" }];
+  /** One-time `m.login.token`s → their user ID. */
+  const loginTokens = new Map<string, string>();
 
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}) => {
     const text = JSON.stringify(body);
@@ -229,6 +238,10 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     if (path.startsWith("/_matrix/federation/"))
       return json(res, 200, { federation: true, authorization: req.headers.authorization ?? null });
     if (method === "POST" && /^\/_matrix\/client\/(r0|v3)\/login$/.test(path)) return login(res, body, token);
+    if (method === "GET" && /^\/_matrix\/client\/(r0|v3)\/login$/.test(path)) {
+      if (loginFlows === "error") return json(res, 500, { errcode: "M_UNKNOWN", error: "Internal server error" });
+      return json(res, 200, { flows: loginFlows });
+    }
     if (method === "GET" && /^\/_matrix\/client\/(r0|v3)\/register\/available$/.test(path)) {
       const wanted = (url.searchParams.get("username") ?? "").toLowerCase();
       if (users.has(wanted)) return json(res, 400, { errcode: "M_USER_IN_USE", error: "User ID already taken." });
@@ -364,6 +377,17 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     return answer(localpart);
   };
 
+  /** `m.login.token`: Synapse's answers (a missing field is its KeyError; a token works once). */
+  const tokenLogin = (res: http.ServerResponse, request: Record<string, unknown>) => {
+    if (!("token" in request)) return json(res, 400, { errcode: "M_UNKNOWN", error: "Missing JSON keys." });
+    const userId = typeof request.token === "string" ? loginTokens.get(request.token) : undefined;
+    logins.push({ user: userId ?? "", ok: userId !== undefined });
+    if (userId === undefined) return json(res, 403, { errcode: "M_FORBIDDEN", error: "Invalid login token" });
+    loginTokens.delete(request.token as string);
+    const device = newDevice(userId, typeof request.device_id === "string" ? request.device_id : undefined);
+    return json(res, 200, { user_id: userId, access_token: device.accessToken, device_id: device.deviceId, home_server: serverName });
+  };
+
   const login = (res: http.ServerResponse, body: string, token: string | undefined) => {
     let request: Record<string, unknown>;
     try {
@@ -372,6 +396,7 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
       return json(res, 400, { errcode: "M_NOT_JSON", error: "Content not JSON." });
     }
     if (request.type === "m.login.application_service") return appserviceLogin(res, request, token);
+    if (request.type === "m.login.token") return tokenLogin(res, request);
     const identifier = request.identifier as { user?: string } | undefined;
     const user = String(identifier?.user ?? request.user ?? "");
     const localpart = user.startsWith("@") ? user.slice(1, user.indexOf(":")) : user;
@@ -423,6 +448,14 @@ export async function startFakeHomeserver(serverName = "example.org"): Promise<F
     },
     setBodyDelay: (ms) => {
       bodyDelayMs = ms;
+    },
+    setLoginFlows: (flows) => {
+      loginFlows = flows;
+    },
+    issueLoginToken: (localpart) => {
+      const token = `syl_${crypto.randomBytes(12).toString("base64url")}`;
+      loginTokens.set(token, `@${localpart.toLowerCase()}:${serverName}`);
+      return token;
     },
     setResponseHeaders: (headers) => {
       extraResponseHeaders = headers;

@@ -102,6 +102,8 @@ function relayedCases(jwt: string, deviceId: string): Case[] {
 t.test("relayed answers, own endpoints and the router's errors: one X-Request-Id each", async (t) => {
   const gw = await startGateway(t, { yaml: "passthrough_prefixes: [/_matrix/federation/]" });
   const { jwt, deviceId } = await session(gw);
+  // The gateway reads the homeserver's login flows once (a minute's cache): before the cases, which count requests.
+  await gw.request(`${V3}/login`);
   const cases: Case[] = [
     // (a) relayed by the forwarder
     ...relayedCases(jwt, deviceId),
@@ -137,7 +139,7 @@ t.test("relayed answers, own endpoints and the router's errors: one X-Request-Id
       name: "401 M_MISSING_TOKEN",
       request: { path: WHOAMI },
       status: 401,
-      body: { errcode: "M_MISSING_TOKEN", error: "Missing access token." },
+      body: { errcode: "M_MISSING_TOKEN", error: "Missing access token" },
       forwarded: false,
     },
     {
@@ -170,8 +172,8 @@ t.test("relayed answers, own endpoints and the router's errors: one X-Request-Id
       forwarded: false,
     },
     // (g) own endpoints and preflights
-    { name: "preflight on a proxied path", request: { method: "OPTIONS", path: WHOAMI }, status: 200, body: {}, forwarded: false },
-    { name: "preflight on an own endpoint", request: { method: "OPTIONS", path: `${V3}/login` }, status: 200, body: {}, forwarded: false },
+    { name: "preflight on a proxied path", request: { method: "OPTIONS", path: WHOAMI }, status: 204, body: "", forwarded: false },
+    { name: "preflight on an own endpoint", request: { method: "OPTIONS", path: `${V3}/login` }, status: 204, body: "", forwarded: false },
     { name: "GET /health", request: { path: "/health" }, status: 200, body: { status: "ok" }, forwarded: false },
     {
       name: "GET /login",

@@ -1,6 +1,6 @@
 /**
  * Login rate limits (contract "Rate limits"; Synapse's rc_login order): the address limit first (every
- * attempt, even an unparsable one), the failed-attempts check before the password, the account limit
+ * attempt that parses and names a type, as Synapse counts), the failed-attempts check before the password, the account limit
  * checked before the password but counted on success only. A login the gateway refuses never reaches
  * the homeserver, so a locked account cannot be brute-forced through it.
  */
@@ -92,14 +92,21 @@ t.test("a successful login carries the address limit's RateLimit-* headers", asy
   t.strictSame(rateLimitHeaders(second), { limit: "3", remaining: "1", reset: "40" }, "the window is fixed: its end does not move");
 });
 
-t.test("the address limit comes first: unparsable and malformed attempts count", async (t) => {
+t.test("the address limit counts as Synapse's does: after the body parses and names a type", async (t) => {
   const gw = await startLimited(t, { login: loginLimits({ per_address: { points: 2, duration: "1m" } }) });
+  // Refused before Synapse's address limit: not counted (issue 18 part 3).
   const notJson = await login(gw, { rawBody: "user=alice&password=wonderland" });
-  t.equal(notJson.status, 400);
-  t.equal(notJson.body.errcode, "M_NOT_JSON");
+  t.strictSame([notJson.status, notJson.body.errcode], [400, "M_NOT_JSON"]);
+  const empty = await login(gw, { rawBody: "{}" });
+  t.strictSame(empty.body, { errcode: "M_UNKNOWN", error: "Missing JSON keys." });
+  const appservice = await login(gw, { rawBody: JSON.stringify({ type: "m.login.application_service" }) });
+  t.strictSame(appservice.body, { errcode: "M_MISSING_TOKEN", error: "Missing access token" });
+  // Counted: a malformed password login and an unknown type.
+  const noPassword = await login(gw, { rawBody: JSON.stringify({ type: "m.login.password", user: "alice" }) });
+  t.strictSame(noPassword.body, { errcode: "M_INVALID_PARAM", error: "Bad parameter: password" });
   const badType = await login(gw, { rawBody: JSON.stringify({ type: "m.login.pasword", user: "alice", password: "wonderland" }) });
-  t.strictSame(badType.body, { errcode: "M_UNKNOWN", error: "Bad login type." });
-  assertLimited(t, await login(gw, { password: "wonderland" }), { retryAfterMs: MINUTE, limit: 2 }, "a good login after two bad ones");
+  t.strictSame(badType.body, { errcode: "M_UNKNOWN", error: "Unknown login type m.login.pasword" });
+  assertLimited(t, await login(gw, { password: "wonderland" }), { retryAfterMs: MINUTE, limit: 2 }, "a good login after two counted ones");
   t.equal(gw.homeserver.logins.length, 0);
 });
 
@@ -277,33 +284,31 @@ t.test("a window reopens after its duration", async (t) => {
   });
 });
 
-t.test(
-  "brute force: 1,000 wrong passwords from 1,000 addresses reach the homeserver at most failed_per_account.points times",
-  async (t) => {
-    // The defaults (failed_per_account: 10 per hour, locked 15 minutes); every attempt from a new address,
-    // so the per-address limits never apply. Batches of concurrent attempts, as an attacker would send them.
-    const gw = await startLimited(t, {}, PROXIED);
-    const points = gw.config.rate_limits.login.failed_per_account.points;
-    t.equal(points, 10, "the documented default");
-    const statuses = new Map<number, number>();
-    const BATCH = 25;
-    for (let start = 0; start < 1000; start += BATCH) {
-      const replies = await Promise.all(
-        Array.from({ length: BATCH }, (_, j) => {
-          const n = start + j;
-          return login(gw, { password: `guess-${n}`, address: `10.${n >> 16}.${(n >> 8) & 255}.${n & 255}` });
-        }),
-      );
-      for (const reply of replies) statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
-    }
-    t.strictSame(Object.fromEntries(statuses), { 403: points, 429: 1000 - points });
-    t.equal(homeserverLogins(gw), points, "the homeserver checked at most failed_per_account.points passwords");
+t.test("brute force: 1,000 wrong passwords from 1,000 addresses reach the homeserver at most failed_per_account's burst", async (t) => {
+  // The defaults (failed_per_account: Synapse's rc_login.failed_attempts, 0.17/s burst 3); every attempt from a
+  // new address, so the per-address limits never apply. Batches of concurrent attempts, as an attacker sends them.
+  const gw = await startLimited(t, {}, PROXIED);
+  const points = gw.config.rate_limits.login.failed_per_account.burst_count as number;
+  t.equal(points, 3, "the documented default");
+  const statuses = new Map<number, number>();
+  const BATCH = 25;
+  for (let start = 0; start < 1000; start += BATCH) {
+    const replies = await Promise.all(
+      Array.from({ length: BATCH }, (_, j) => {
+        const n = start + j;
+        return login(gw, { password: `guess-${n}`, address: `10.${n >> 16}.${(n >> 8) & 255}.${n & 255}` });
+      }),
+    );
+    for (const reply of replies) statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
+  }
+  t.strictSame(Object.fromEntries(statuses), { 403: points, 429: 1000 - points });
+  t.equal(homeserverLogins(gw), points, "the homeserver checked at most failed_per_account.points passwords");
 
-    const owner = await login(gw, { password: "wonderland", address: "192.0.2.200" });
-    t.equal(owner.status, 429, "the account stays locked, even for its owner");
-    t.equal(owner.body.errcode, "M_LIMIT_EXCEEDED");
-    gw.clock.advance(15 * MINUTE);
-    t.equal((await login(gw, { password: "wonderland", address: "192.0.2.200" })).status, 200, "unlocked after the 15-minute block");
-    t.equal(homeserverLogins(gw), points + 1);
-  },
-);
+  const owner = await login(gw, { password: "wonderland", address: "192.0.2.200" });
+  t.equal(owner.status, 429, "the account stays locked, even for its owner");
+  t.equal(owner.body.errcode, "M_LIMIT_EXCEEDED");
+  // Synapse's bucket: the next attempt is allowed once one token has come back, 1/0.17 s later.
+  gw.clock.advance(Math.ceil(1000 / 0.17));
+  t.equal((await login(gw, { password: "wonderland", address: "192.0.2.200" })).status, 200, "one more attempt after ~5.9 s");
+  t.equal(homeserverLogins(gw), points + 1);
+});

@@ -55,53 +55,165 @@ interface RefusalCase {
   reachesHomeserver: boolean;
 }
 
-const BAD_LOGIN_TYPE = "Bad login type.";
+const INVALID_USER = "Invalid username or password";
+const MISSING_KEYS = "Missing JSON keys.";
 
 /**
- * The contract allows M_BAD_JSON or M_MISSING_PARAM for malformed bodies; these rows pin the one the
- * gateway gives: a missing field is M_MISSING_PARAM, a field of the wrong type M_BAD_JSON.
+ * Synapse's answer to each malformed body (issue 18 part 3; Synapse v1.67 measured: status, errcode and
+ * error text), except where Synapse crashes with a 500: there the gateway says 400 `M_BAD_JSON`.
  */
 const REFUSALS: RefusalCase[] = [
   { name: "body is not JSON", body: '{"type": "m.login.password",', status: 400, errcode: "M_NOT_JSON", message: "Content not JSON." },
   { name: "empty body", body: "", status: 400, errcode: "M_NOT_JSON", message: "Content not JSON." },
-  { name: "body is an array", body: [], status: 400, errcode: "M_BAD_JSON" },
-  { name: "body is a JSON string", body: '"m.login.password"', status: 400, errcode: "M_BAD_JSON" },
-  { name: "body is a JSON number", body: "42", status: 400, errcode: "M_BAD_JSON" },
-  { name: "body is JSON null", body: "null", status: 400, errcode: "M_BAD_JSON" },
-  { name: "type missing", body: without(seedLogin(), "type"), status: 400, errcode: "M_MISSING_PARAM" },
-  { name: "neither user nor identifier", body: without(seedLogin(), "user"), status: 400, errcode: "M_MISSING_PARAM" },
+  { name: "body is an array", body: [], status: 400, errcode: "M_BAD_JSON", message: "Content must be a JSON object." },
+  {
+    name: "body is a JSON string",
+    body: '"m.login.password"',
+    status: 400,
+    errcode: "M_BAD_JSON",
+    message: "Content must be a JSON object.",
+  },
+  { name: "body is a JSON number", body: "42", status: 400, errcode: "M_BAD_JSON", message: "Content must be a JSON object." },
+  { name: "body is JSON null", body: "null", status: 400, errcode: "M_BAD_JSON", message: "Content must be a JSON object." },
+  { name: "empty object", body: {}, status: 400, errcode: "M_UNKNOWN", message: MISSING_KEYS },
+  { name: "type missing", body: without(seedLogin(), "type"), status: 400, errcode: "M_UNKNOWN", message: MISSING_KEYS },
+  {
+    name: "neither user nor identifier",
+    body: without(seedLogin(), "user"),
+    status: 400,
+    errcode: "M_INVALID_PARAM",
+    message: "Invalid login submission",
+  },
   {
     name: "identifier without user",
     body: seedLogin({ user: undefined, identifier: { type: "m.id.user" } }),
     status: 400,
-    errcode: "M_MISSING_PARAM",
+    errcode: "M_UNKNOWN",
+    message: "User identifier is missing 'user' key",
   },
-  { name: "password missing", body: without(seedLogin(), "password"), status: 400, errcode: "M_MISSING_PARAM" },
-  { name: "user is a number", body: seedLogin({ user: 42 }), status: 400, errcode: "M_BAD_JSON" },
-  { name: "user is empty", body: seedLogin({ user: "" }), status: 400, errcode: "M_BAD_JSON" },
+  {
+    name: "identifier without type",
+    body: modernLogin("alice", { identifier: { user: "alice" } }),
+    status: 400,
+    errcode: "M_MISSING_PARAM",
+    message: "'identifier' dict has no key 'type'",
+  },
+  {
+    name: "password missing",
+    body: without(seedLogin(), "password"),
+    status: 400,
+    errcode: "M_INVALID_PARAM",
+    message: "Bad parameter: password",
+  },
+  {
+    name: "password missing, identifier missing too: the password is checked first",
+    body: { type: "m.login.password" },
+    status: 400,
+    errcode: "M_INVALID_PARAM",
+    message: "Bad parameter: password",
+  },
+  {
+    name: "password null",
+    body: modernLogin("alice", { password: null }),
+    status: 400,
+    errcode: "M_INVALID_PARAM",
+    message: "Bad parameter: password",
+  },
+  {
+    name: "password is a number",
+    body: seedLogin({ password: 1234 }),
+    status: 400,
+    errcode: "M_INVALID_PARAM",
+    message: "Bad parameter: password",
+  },
+  // Synapse crashes (500) on a user that is not a string.
+  { name: "user is a number", body: seedLogin({ user: 42 }), status: 400, errcode: "M_BAD_JSON", message: "'user' must be a string" },
+  {
+    name: "identifier.user is a number",
+    body: modernLogin("alice", { identifier: { type: "m.id.user", user: 42 } }),
+    status: 400,
+    errcode: "M_BAD_JSON",
+    message: "'user' must be a string",
+  },
   {
     name: "identifier.user is an array",
     body: modernLogin("alice", { identifier: { type: "m.id.user", user: ["alice"] } }),
     status: 400,
     errcode: "M_BAD_JSON",
+    message: "'user' must be a string",
   },
-  { name: "password is a number", body: seedLogin({ password: 1234 }), status: 400, errcode: "M_BAD_JSON" },
-  { name: "identifier is a string", body: seedLogin({ identifier: "alice" }), status: 400, errcode: "M_BAD_JSON" },
-  { name: "identifier is null", body: seedLogin({ identifier: null }), status: 400, errcode: "M_BAD_JSON" },
-  { name: "device_id is a number", body: seedLogin({ device_id: 7 }), status: 400, errcode: "M_BAD_JSON" },
+  // An empty legacy `user` is ignored, as Synapse ignores it: then there is no identifier at all.
+  { name: "user is empty", body: seedLogin({ user: "" }), status: 400, errcode: "M_INVALID_PARAM", message: "Invalid login submission" },
+  {
+    name: "identifier is a string",
+    body: modernLogin("alice", { identifier: "alice" }),
+    status: 400,
+    errcode: "M_MISSING_PARAM",
+    message: "'identifier' dict has no key 'type'",
+  },
+  // Synapse crashes (500) on these two.
+  {
+    name: "identifier is a number",
+    body: modernLogin("alice", { identifier: 42 }),
+    status: 400,
+    errcode: "M_BAD_JSON",
+    message: "'identifier' must be an object",
+  },
+  {
+    name: 'identifier is ["type"]',
+    body: modernLogin("alice", { identifier: ["type"] }),
+    status: 400,
+    errcode: "M_BAD_JSON",
+    message: "'identifier' must be an object",
+  },
+  {
+    name: "identifier is null",
+    body: modernLogin("alice", { identifier: null }),
+    status: 400,
+    errcode: "M_INVALID_PARAM",
+    message: "Invalid login submission",
+  },
+  {
+    name: "device_id is a number",
+    body: seedLogin({ device_id: 7 }),
+    status: 400,
+    errcode: "M_BAD_JSON",
+    message: "'device_id' must be a string",
+  },
   {
     name: "initial_device_display_name is an object",
     body: seedLogin({ initial_device_display_name: {} }),
     status: 400,
     errcode: "M_BAD_JSON",
+    message: "'initial_device_display_name' must be a string",
   },
-  { name: "refresh_token is a string", body: seedLogin({ refresh_token: "true" }), status: 400, errcode: "M_BAD_JSON" },
-  // Synapse answers an identifier type it does not know with M_UNKNOWN as well.
+  {
+    name: "refresh_token is a string",
+    body: seedLogin({ refresh_token: "true" }),
+    status: 400,
+    errcode: "M_UNKNOWN",
+    message: "`refresh_token` should be true or false.",
+  },
+  {
+    name: "refresh_token is null",
+    body: seedLogin({ refresh_token: null }),
+    status: 400,
+    errcode: "M_UNKNOWN",
+    message: "`refresh_token` should be true or false.",
+  },
+  {
+    name: "refresh_token is checked before the type",
+    body: { refresh_token: "yes" },
+    status: 400,
+    errcode: "M_UNKNOWN",
+    message: "`refresh_token` should be true or false.",
+  },
   {
     name: "identifier of another type",
     body: modernLogin("alice", { identifier: { type: "m.id.phone", phone: "1234" } }),
     status: 400,
     errcode: "M_UNKNOWN",
+    message: "Unknown login identifier type",
   },
   // The seed's own request example, misspelling included.
   {
@@ -109,36 +221,70 @@ const REFUSALS: RefusalCase[] = [
     body: { type: "m.login.pasword", user: "cheeky_monkey", password: "ilovebananas" },
     status: 400,
     errcode: "M_UNKNOWN",
-    message: BAD_LOGIN_TYPE,
+    message: "Unknown login type m.login.pasword",
+  },
+  { name: "type is empty", body: seedLogin({ type: "" }), status: 400, errcode: "M_UNKNOWN", message: "Unknown login type " },
+  { name: "type is not a string", body: seedLogin({ type: 1 }), status: 400, errcode: "M_INVALID_PARAM", message: "Bad parameter: type" },
+  {
+    name: "m.login.application_service without a token: never reaches the homeserver",
+    body: { type: "m.login.application_service", identifier: { type: "m.id.user", user: "alice" } },
+    status: 401,
+    errcode: "M_MISSING_TOKEN",
+    message: "Missing access token",
   },
   {
-    name: "type m.login.token",
-    body: seedLogin({ type: "m.login.token", token: "abc" }),
-    status: 400,
-    errcode: "M_UNKNOWN",
-    message: BAD_LOGIN_TYPE,
+    name: "wrong password",
+    body: seedLogin({ password: "looking-glass" }),
+    status: 403,
+    errcode: "M_FORBIDDEN",
+    message: INVALID_USER,
+    reachesHomeserver: true,
   },
-  { name: "type is empty", body: seedLogin({ type: "" }), status: 400, errcode: "M_UNKNOWN", message: BAD_LOGIN_TYPE },
-  { name: "type is not a string", body: seedLogin({ type: 1 }), status: 400, errcode: "M_UNKNOWN", message: BAD_LOGIN_TYPE },
-  { name: "wrong password", body: seedLogin({ password: "looking-glass" }), status: 403, errcode: "M_FORBIDDEN", reachesHomeserver: true },
-  { name: "unknown user", body: seedLogin({ user: "mallory" }), status: 403, errcode: "M_FORBIDDEN", reachesHomeserver: true },
+  {
+    name: "unknown user",
+    body: seedLogin({ user: "mallory" }),
+    status: 403,
+    errcode: "M_FORBIDDEN",
+    message: INVALID_USER,
+    reachesHomeserver: true,
+  },
   {
     name: "wrong password, modern form",
     body: modernLogin(ALICE, { password: "nope" }),
     status: 403,
     errcode: "M_FORBIDDEN",
+    message: INVALID_USER,
     reachesHomeserver: true,
   },
-  // A user of another server can never log in here: refused without asking the homeserver.
-  { name: "user ID of another server", body: seedLogin({ user: "@alice:other.org" }), status: 403, errcode: "M_FORBIDDEN" },
-  { name: "user ID of another server, modern form", body: modernLogin("@alice:other.org"), status: 403, errcode: "M_FORBIDDEN" },
+  // A user of another server can never log in here: refused as an unknown user, without asking the homeserver.
+  {
+    name: "user ID of another server",
+    body: seedLogin({ user: "@alice:other.org" }),
+    status: 403,
+    errcode: "M_FORBIDDEN",
+    message: INVALID_USER,
+  },
+  {
+    name: "user ID of another server, modern form",
+    body: modernLogin("@alice:other.org"),
+    status: 403,
+    errcode: "M_FORBIDDEN",
+    message: INVALID_USER,
+  },
   {
     name: "server name that only starts like ours",
     body: seedLogin({ user: `@alice:${SERVER_NAME}.evil` }),
     status: 403,
     errcode: "M_FORBIDDEN",
+    message: INVALID_USER,
   },
-  { name: "user ID without a server name", body: seedLogin({ user: "@alice" }), status: 403, errcode: "M_FORBIDDEN" },
+  {
+    name: "user ID without a server name",
+    body: seedLogin({ user: "@alice" }),
+    status: 403,
+    errcode: "M_FORBIDDEN",
+    message: INVALID_USER,
+  },
 ].map((row) => ({ reachesHomeserver: false, ...row }));
 
 /** Both request forms, each with a localpart and a full user ID: all are alice. */

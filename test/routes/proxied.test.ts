@@ -16,7 +16,7 @@ const CORS = {
   "access-control-allow-methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
   "access-control-allow-headers": "X-Requested-With, Content-Type, Authorization, Date",
 };
-const MISSING = { errcode: "M_MISSING_TOKEN", error: "Missing access token." };
+const MISSING = { errcode: "M_MISSING_TOKEN", error: "Missing access token" };
 const MIXING = { errcode: "M_MISSING_TOKEN", error: "Mixing Authorization headers and access_token query parameters." };
 const INVALID = { errcode: "M_UNKNOWN_TOKEN", error: "Invalid access token passed.", soft_logout: false };
 const EXPIRED = { errcode: "M_UNKNOWN_TOKEN", error: "Access token has expired", soft_logout: true };
@@ -291,7 +291,7 @@ t.test("public endpoints: no token needed; a token that is present is checked an
   assertNeverForwarded(t, gw, [jwt]);
 });
 
-t.test("OPTIONS preflight on a protected path: 200 with CORS, answered by the gateway", async (t) => {
+t.test("OPTIONS preflight on a protected path: 204 with CORS and no body (as Synapse), answered by the gateway", async (t) => {
   const gw = await startGateway(t);
   for (const path of [WHOAMI, `${V3}/rooms/%21abc%3Aexample.org/send/m.room.message/t1`, `${V3}/login`, "/_matrix/media/v3/upload"]) {
     const reply = await gw.request(path, {
@@ -302,7 +302,10 @@ t.test("OPTIONS preflight on a protected path: 200 with CORS, answered by the ga
         "Access-Control-Request-Headers": "authorization",
       },
     });
-    t.equal(reply.status, 200, path);
+    t.equal(reply.status, 204, path);
+    t.equal(reply.body, "", `${path}: no body`);
+    t.equal(reply.headers.get("content-length"), "0", `${path}: Content-Length: 0`);
+    t.equal(reply.headers.get("content-type"), null, `${path}: no Content-Type`);
     for (const [header, value] of Object.entries(CORS)) t.equal(reply.headers.get(header), value, `${path} ${header}`);
   }
   t.same(gw.homeserver.received, [], "the homeserver saw nothing");

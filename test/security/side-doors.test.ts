@@ -192,8 +192,9 @@ t.test("m.login.application_service from a client never reaches the homeserver",
     type: "m.login.application_service",
     identifier: { type: "m.id.user", user: "alice" },
   });
-  t.equal(asLogin.status, 400);
-  t.equal(asLogin.body.errcode, "M_UNKNOWN");
+  // Synapse's answer to an appservice login without its token (issue 18 part 3).
+  t.equal(asLogin.status, 401);
+  t.equal(asLogin.body.errcode, "M_MISSING_TOKEN");
   for (const prefix of ["/_matrix/client/r0", V3, "/_matrix/client/unstable"]) {
     const asRegister = await postJson(
       gw,
