@@ -37,11 +37,31 @@ const EXTRA_DESCRIPTIONS = {
   "rate_limits.routes.<name>.points": "Requests allowed per duration, per user.",
   "rate_limits.routes.<name>.duration": "The window, at least 1s.",
   "rate_limits.routes.<name>.block": "Optional: a user who went over stays refused this long.",
+  "rate_limits.routes.<name>.per_second":
+    "Token-bucket form (instead of `points`/`duration`): after the burst, one more request every 1/per_second s.",
+  "rate_limits.routes.<name>.burst_count": "Token-bucket form: requests allowed at once before the bucket is empty.",
+  "migration.accept_homeserver_tokens_until":
+    "Until this ISO 8601 date (00:00 UTC that day) or date-time, a request carrying a homeserver token (one a client got " +
+    "before the switch) is checked with the homeserver (`account/whoami`, cached) and proxied unchanged under its user's " +
+    "limits; unset (the default) or past, such tokens get `401 M_UNKNOWN_TOKEN`.",
   "metrics.listen.host": "Address of the metrics listener.",
   "metrics.listen.port": "Port of the metrics listener (e.g. 9464).",
 };
 
 /** A paragraph under each section heading; sections not listed here get none. */
+/**
+ * The leaves of Synapse's `rc_*` blocks (`rate_limits.rc_login.address.per_second`, …): the example file
+ * documents the blocks as a whole (pasted from homeserver.yaml), so each leaf says what it is in Synapse's terms.
+ */
+function synapseBlockDescription(keyPath) {
+  const match = /^rate_limits\.(rc_[a-z_]+(?:\.[a-z_]+)?)\.(per_second|burst_count)$/.exec(keyPath);
+  if (!match) return undefined;
+  const [, block, field] = match;
+  return field === "per_second"
+    ? `Synapse's \`${block}.per_second\` as pasted from homeserver.yaml: after the burst, one more request every 1/per_second s.`
+    : `Synapse's \`${block}.burst_count\` as pasted from homeserver.yaml: requests allowed at once.`;
+}
+
 const SECTION_INTROS = {
   server_name: "The Matrix server name of the homeserver behind the gateway.",
   workers: "How many processes serve requests.",
@@ -320,7 +340,7 @@ export function renderConfigReference(schema, exampleText) {
     const comment = comments.get(key.path);
     const split = comment ? splitDefault(comment, name) : { stated: undefined, description: "" };
     const stated = split.stated;
-    const description = split.description || EXTRA_DESCRIPTIONS[key.path] || "";
+    const description = split.description || EXTRA_DESCRIPTIONS[key.path] || synapseBlockDescription(key.path) || "";
     if (!description && key.leaf) missing.push(key.path);
     sections.get(top).push({ key, stated, description });
   }

@@ -30,7 +30,11 @@ export const notJsonObject = () => new MatrixError(400, "M_BAD_JSON", "Content m
 export const missingJsonKeys = () => new MatrixError(400, "M_UNKNOWN", "Missing JSON keys.");
 /** Synapse's answer to a field of the wrong type (`Codes.INVALID_PARAM`). */
 export const invalidParam = (name: string) => new MatrixError(400, "M_INVALID_PARAM", `Bad parameter: ${name}`);
-export const unknownLoginType = (type: string) => new MatrixError(400, "M_UNKNOWN", `Unknown login type ${type}`);
+/**
+ * A login type the gateway does not serve: Synapse's status and errcode, with the seed API's and the
+ * contract's text ("Bad login type."; Synapse says "Unknown login type …" — clients branch on the errcode).
+ */
+export const unknownLoginType = (_type: string) => new MatrixError(400, "M_UNKNOWN", "Bad login type.");
 export const forbidden = (message = "Forbidden") => new MatrixError(403, "M_FORBIDDEN", message);
 export const invalidPassword = () => new MatrixError(403, "M_FORBIDDEN", "Invalid username or password");
 export const missingToken = (message = "Missing access token") => new MatrixError(401, "M_MISSING_TOKEN", message);

@@ -270,7 +270,7 @@ t.test("Synapse's rc_* blocks, pasted from homeserver.yaml, replace the limits t
 
   const problemsOf = (yaml: string) => problems(yaml).map((p) => `${p.path}: ${p.message}`);
   const pastedWrong = problemsOf("rate_limits:\n  rc_login:\n    address: {points: 5, duration: 1m}");
-  t.ok(pastedWrong.includes("rate_limits.rc_login.address.points: unknown key"), "rc_* blocks take Synapse's keys only");
+  t.ok(pastedWrong.includes('rate_limits.rc_login.address.points: unknown key "points"'), "rc_* blocks take Synapse's keys only");
   t.ok(problems("rate_limits:\n  rc_message: {per_second: 0}").length >= 1, "per_second must be positive, burst_count is needed");
   t.same(problemsOf("rate_limits:\n  login:\n    per_address: {per_second: 0.1, burst_count: 2, points: 3}"), [
     "rate_limits.login.per_address: either {per_second, burst_count} (Synapse's terms) or {points, duration, block}, not both",

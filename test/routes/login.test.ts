@@ -221,9 +221,9 @@ const REFUSALS: RefusalCase[] = [
     body: { type: "m.login.pasword", user: "cheeky_monkey", password: "ilovebananas" },
     status: 400,
     errcode: "M_UNKNOWN",
-    message: "Unknown login type m.login.pasword",
+    message: "Bad login type.",
   },
-  { name: "type is empty", body: seedLogin({ type: "" }), status: 400, errcode: "M_UNKNOWN", message: "Unknown login type " },
+  { name: "type is empty", body: seedLogin({ type: "" }), status: 400, errcode: "M_UNKNOWN", message: "Bad login type." },
   { name: "type is not a string", body: seedLogin({ type: 1 }), status: 400, errcode: "M_INVALID_PARAM", message: "Bad parameter: type" },
   {
     name: "m.login.application_service without a token: never reaches the homeserver",

@@ -115,7 +115,7 @@ const LOGIN_ROWS: Row[] = [
     name: "15 unknown type m.login.pasword",
     body: { type: "m.login.pasword", identifier: ALICE_ID, password: "wonderland" },
     status: 400,
-    answer: error("M_UNKNOWN", "Unknown login type m.login.pasword"),
+    answer: error("M_UNKNOWN", "Bad login type."),
   },
   {
     name: "18 m.login.application_service without a token",

@@ -75,7 +75,7 @@ t.test("users-file mode: the password flow only, and m.login.token is an unknown
   const token = gw.homeserver.issueLoginToken("alice");
   const reply = await postJson(gw, `${V3}/login`, { type: "m.login.token", token });
   t.equal(reply.status, 400);
-  t.same(reply.body, { errcode: "M_UNKNOWN", error: "Unknown login type m.login.token" });
+  t.same(reply.body, { errcode: "M_UNKNOWN", error: "Bad login type." });
   t.equal(gw.homeserver.logins.length, 0);
 });
 
