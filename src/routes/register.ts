@@ -7,7 +7,7 @@
  */
 import { readJsonBody } from "../http/body.js";
 import { badJson, forbidden, MatrixError, notJsonObject, upstreamFailed } from "../http/errors.js";
-import { withoutParams } from "../http/query.js";
+import { paramValues, withoutParams } from "../http/query.js";
 import { sendJson, setHeaders } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
 import { startSession } from "./start-session.js";
@@ -21,7 +21,11 @@ export function createRegisterHandler(ctx: RouteContext, alwaysRefreshable: bool
     // Synapse reads the body before it looks at whether registration is open: a broken body is M_NOT_JSON either way.
     const body = await readJsonBody(req, config.http.max_json_body);
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw notJsonObject();
-    if (!config.registration.enabled) throw forbidden("Registration has been disabled");
+    if (!config.registration.enabled) {
+      // Synapse's two refusals: a guest registration is refused as guest access (its errcode is M_UNKNOWN there).
+      if (paramValues(req.url as string, "kind")[0] === "guest") throw new MatrixError(403, "M_UNKNOWN", "Guest access is disabled");
+      throw forbidden("Registration has been disabled");
+    }
     const { refresh_token: wantsRefresh, ...forwarded } = body as Record<string, unknown>;
     // An application service registers its users with its own token, never through the gateway (Synapse's
     // answer to this type without an appservice token, too).

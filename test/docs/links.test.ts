@@ -26,6 +26,8 @@ function anchors(file: string): Set<string> {
 }
 
 const pages = fs.readdirSync(DOCS).filter((name) => name.endsWith(".md"));
+/** The repository's own pages outside docs/, checked the same way (README.md links into docs/). */
+const ROOT_PAGES = ["README.md", "CHANGELOG.md", "bench/README.md"].map((name) => path.join(ROOT, name));
 
 t.test("docs/ has its pages", async (t) => {
   for (const page of ["README.md", "api.md", "configuration.md", "operations.md", "security.md", "benchmarks.md"]) {
@@ -33,9 +35,8 @@ t.test("docs/ has its pages", async (t) => {
   }
 });
 
-for (const page of pages) {
-  t.test(`links of docs/${page}`, async (t) => {
-    const file = path.join(DOCS, page);
+for (const file of [...pages.map((page) => path.join(DOCS, page)), ...ROOT_PAGES]) {
+  t.test(`links of ${path.relative(ROOT, file)}`, async (t) => {
     const text = fs.readFileSync(file, "utf8").replace(/```[\s\S]*?```/g, "");
     t.notMatch(text, /\.\.\/shared|\/work\//, "no reference outside the repository");
     for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {

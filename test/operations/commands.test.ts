@@ -1,5 +1,5 @@
 /**
- * The CLI's short-lived subcommands (README "Operations"): `gen-secret`, `gen-keys`, `check-config`,
+ * The CLI's short-lived subcommands (docs/operations.md): `gen-secret`, `gen-keys`, `check-config`,
  * `--help` on each, and argument errors of `sessions`. (The long-running ones — signals, and `sessions`
  * against a running gateway — are in signals.test.ts.)
  */

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (README "Metrics"): served on their own listener (`metrics.listen`), never on the
+ * Prometheus metrics (docs/operations.md, "Metrics"): served on their own listener (`metrics.listen`), never on the
  * public port, and each metric moves when the thing it counts happens.
  */
 import t, { type Test } from "tap";

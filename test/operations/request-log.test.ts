@@ -1,5 +1,5 @@
 /**
- * The request log and request ids (README "Logs"), and the probes `/health` and `/ready`:
+ * The request log and request ids (docs/operations.md, "Logs"), and the probes `/health` and `/ready`:
  * - one `event: "request"` line per request, with method, scrubbed path, status, ms, upstream_ms, route,
  *   client, user_id, request_id;
  * - no token, password or homeserver credential in any log line (contract "State and scale");

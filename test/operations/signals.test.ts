@@ -1,5 +1,5 @@
 /**
- * The running process, as an operator drives it (README "Operations"): the compiled CLI is spawned with a
+ * The running process, as an operator drives it (docs/operations.md): the compiled CLI is spawned with a
  * sqlite store, in front of a fake homeserver in this process, and its JSON log lines are read from stdout.
  * - SIGHUP re-reads the file: a good one is applied (`reload`), a bad one refused (`reload_refused`);
  * - SIGTERM lets a long-poll finish, then exits 0;

@@ -1,5 +1,5 @@
 /**
- * `X-Request-Id` on every answer (README "Logs"): since issue 8 the router no longer sets it up front.
+ * `X-Request-Id` on every answer (docs/operations.md, "Logs"): since issue 8 the router no longer sets it up front.
  * It is set by the router for the gateway's own endpoints and preflights, by `fail()` for errors, by
  * the forwarder for its own errors (413, 502, 504, the session-ending 401) and, in one object with the
  * upstream's headers, for relayed answers — where an upstream `X-Request-Id` is dropped. Each answer

@@ -278,6 +278,9 @@ t.test("registration refused: Synapse's words, after the body is read", async (t
   const refused = await send(gw, { name: "", path: `${V3}/register`, body: {}, status: 403, answer: null });
   t.equal(refused.status, 403);
   t.same(refused.body, error("M_FORBIDDEN", "Registration has been disabled"));
+  const guest = await send(gw, { name: "", path: `${V3}/register?kind=guest`, body: {}, status: 403, answer: null });
+  t.equal(guest.status, 403, "a guest registration: Synapse's guest refusal");
+  t.same(guest.body, error("M_UNKNOWN", "Guest access is disabled"));
   const broken = await send(gw, { name: "", path: `${V3}/register`, body: "nope", status: 400, answer: null });
   t.equal(broken.status, 400);
   t.same(broken.body, error("M_NOT_JSON", "Content not JSON."));

@@ -1,6 +1,6 @@
 /**
  * A Redis outage, with a redis-server of this test's own (REDIS_SERVER_BIN, or `redis-server` on PATH)
- * that it kills mid-test and starts again on the same port (README "Scaling out"):
+ * that it kills mid-test and starts again on the same port (docs/scaling.md):
  * - rate limits keep working from each instance's memory (the insurance limiter);
  * - a session in the in-process cache keeps working; one that is not cached fails closed, 503 M_UNKNOWN,
  *   and so do login and refresh; no request waits on the dead Redis (each answers well within 1.5 s);

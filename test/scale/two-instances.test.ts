@@ -1,7 +1,7 @@
 /**
  * Two gateway processes (the compiled CLI, spawned twice with the same file but the listen port) on one
  * Redis (`REDIS_URL`, started by .ci/run) and one fake homeserver: what one instance does, the other
- * knows (README "Scaling out").
+ * knows (docs/scaling.md).
  * - a session started on A works on B; a refresh on A followed by reuse of the old token on B is theft,
  *   and the session then dies on both, A learning it from the revocation stream within `store.revocation_poll`;
  * - rate-limit counters live in Redis: a login limit is reached through A and B together.

@@ -1,5 +1,5 @@
 /**
- * `workers: 2` (README "Scaling out"): the compiled CLI forks two workers sharing the listening socket and
+ * `workers: 2` (docs/scaling.md): the compiled CLI forks two workers sharing the listening socket and
  * one SQLite file. Requests on fresh connections are spread over both (each log line carries `worker`),
  * yet they behave as one gateway: a session works on either, a login limit counts on the primary for
  * both, an admin revocation reaches both within `store.revocation_poll`, and SIGTERM stops them all.

@@ -30,7 +30,7 @@
  * - [x] keys are built once as `KeyObject`s → "keys are read once, into KeyObjects" below
  *
  * Added with key sets: rotation end to end through a real gateway and `gateway.reload()`, the move from
- * `jwt.secret` to `jwt.keys` (README "Rotating signing keys"), RS256, the JWKS document, and the config
+ * `jwt.secret` to `jwt.keys` (docs/operations-state.md, key rotation), RS256, the JWKS document, and the config
  * errors of jwt.keys.
  */
 import crypto, { KeyObject } from "node:crypto";
@@ -166,7 +166,7 @@ t.test("key rotation end to end: add, switch signing_key, remove", async (t) => 
   );
 });
 
-t.test('moving from jwt.secret to jwt.keys logs nobody out (README "Rotating signing keys")', async (t) => {
+t.test("moving from jwt.secret to jwt.keys logs nobody out (docs/operations-state.md, key rotation)", async (t) => {
   const dir = keyDir(t);
   const next = makeKey(dir, "next", EC_P256);
   const homeserver = await startFakeHomeserver(SERVER_NAME);
