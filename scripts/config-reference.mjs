@@ -78,10 +78,11 @@ const SECTION_INTROS = {
   passthrough_prefixes: "Paths outside the Matrix client namespaces that are forwarded untouched.",
   rate_limits:
     "Per-address, per-account, per-session and per-user limits, on by default with Synapse's defaults. A limit is written " +
-    "`{points: N, duration: D}` (N requests per fixed window D, at least 1s), optionally with `block: D` (a key that went over " +
-    "stays refused that long). Built-in route classes, per user: " +
-    "`send` (`PUT …/rooms/*/send/**`, 10 per 50s, Synapse `rc_message`) and `join` (`POST …/join/*`, `POST …/rooms/*/join`, " +
-    "10 per 100s, Synapse `rc_joins.local`).",
+    "`{per_second: R, burst_count: B}` (a token bucket, as Synapse: B at once, then one more every 1/R s) or " +
+    "`{points: N, duration: D}` (N requests per fixed window D, at least 1s, optionally with `block: D`: a key that went over " +
+    "stays refused that long). Synapse's own `rc_*` blocks are accepted as pasted from homeserver.yaml. Built-in route " +
+    "classes, per user: `send` (`PUT …/rooms/*/send/**`, Synapse `rc_message`: 0.2/s, burst 10) and `join` (`POST …/join/*`, " +
+    "`POST …/rooms/*/join`, Synapse `rc_joins.local`: 0.1/s, burst 10). See docs/rate-limits.md.",
   http: "Timeouts and body-size limits of client connections.",
   metrics: "The Prometheus endpoint, off by default.",
   log: "JSON log lines on standard output.",

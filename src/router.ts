@@ -123,16 +123,17 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
       return handler(req, res, info);
     }
     if (MATRIX_NAMESPACES.some((ns) => path.startsWith(ns))) {
+      // A preflight on any path of the client API, as Synapse answers it: no token, nothing forwarded.
+      if (method === "OPTIONS") {
+        res.setHeader("X-Request-Id", info.requestId);
+        info.route = "preflight";
+        return sendPreflight(res);
+      }
       const authPath = classifyAuthPath(path);
       if (authPath === PASSING_SUB_PATH) info.inspectAnswer = true;
       else if (authPath) {
         res.setHeader("X-Request-Id", info.requestId);
         throw authPath;
-      }
-      if (method === "OPTIONS") {
-        res.setHeader("X-Request-Id", info.requestId);
-        info.route = "preflight";
-        return sendPreflight(res);
       }
       return proxied(req, res, info);
     }

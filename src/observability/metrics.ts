@@ -118,7 +118,7 @@ export function createMetrics(countSessions: () => Promise<number>): Metrics {
     ),
     logins: new Counter({
       name: "matrix_auth_gateway_logins_total",
-      help: "Login attempts by outcome (ok, refused, limited, error)",
+      help: "Login attempts by outcome (ok, refused, limited, invalid, error)",
       labelNames: ["outcome"],
       ...metric,
     }),

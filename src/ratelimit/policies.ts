@@ -75,7 +75,8 @@ export const noRateLimits: RateLimits = {
   authenticated: () => NO_HEADERS,
 };
 
-const REGISTRATION = compileEndpoints(["POST /_matrix/client/{api/v1,r0,v3}/register"]);
+/** Every spelling the gateway serves registration on (router.ts): none may fall back to the looser public limit. */
+const REGISTRATION = compileEndpoints(["POST /_matrix/client/{api/v1,r0,v3,unstable}/register"]);
 
 export function createRateLimits(
   config: RateLimitConfig,

@@ -45,6 +45,7 @@ t.test("registration: per address, on every API generation, apart from other pub
   const forwarded = gw.homeserver.received.length;
   assertLimited(t, await register(gw, "/_matrix/client/api/v1"), { retryAfterMs: MINUTE, limit: 2 }, "third registration");
   assertLimited(t, await register(gw, "/_matrix/client/v3"), { retryAfterMs: MINUTE, limit: 2 }, "fourth registration");
+  assertLimited(t, await register(gw, "/_matrix/client/unstable"), { retryAfterMs: MINUTE, limit: 2 }, "the unstable spelling too");
   t.equal(gw.homeserver.received.length, forwarded, "refused registrations never reach the homeserver");
   t.equal((await register(gw, "/_matrix/client/v3", "198.51.100.1")).status, 401, "another address may register");
   t.equal((await get(gw, "/_matrix/client/versions")).status, 200, "other public endpoints have their own limit");

@@ -182,13 +182,13 @@ t.test("GET register/available is public: forwarded without a token", async (t) 
   ]);
 });
 
-t.test("refused mode: 403 M_FORBIDDEN, and the homeserver sees nothing", async (t) => {
+t.test("refused mode: 403 M_FORBIDDEN (a guest: Synapse's 403 M_UNKNOWN), and the homeserver sees nothing", async (t) => {
   const gw = await startGateway(t, { yaml: "registration: {enabled: false}" });
   gw.homeserver.enableRegistration();
   t.equal(gw.config.registration.enabled, false);
   for (const prefix of PREFIXES) {
     expectError(t, await register(gw, prefix, { username: "carol", password: "pw" }), 403, "M_FORBIDDEN");
-    expectError(t, await register(gw, prefix, { type: "m.login.dummy" }, "?kind=guest"), 403, "M_FORBIDDEN");
+    expectError(t, await register(gw, prefix, { type: "m.login.dummy" }, "?kind=guest"), 403, "M_UNKNOWN", {}, "Guest access is disabled");
   }
   t.same(gw.homeserver.received, [], "nothing was forwarded");
 });

@@ -79,6 +79,9 @@ t.test("the spellings the homeserver reference serves, and the ones it does not"
     t.equal(reply.status, status, `${method} ${path}: ${status}`);
     t.strictSame(reply.body, body, `${method} ${path}: body`);
   }
+  // A browser's preflight on any client path (a refused spelling too) is answered 204 here, as Synapse does.
+  const preflight = await rawRequest(gw, { method: "OPTIONS", path: "/_matrix/client/r0/refresh" });
+  t.equal(preflight.status, 204, "OPTIONS on a refused spelling: the preflight answer");
   t.strictSame(gw.homeserver.authHits, [], "no spelling reached the homeserver's auth handlers");
 });
 
