@@ -148,14 +148,25 @@ export function cpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
 }
 
-/** Busy time of one CPU since boot, in µs (/proc/stat: user, nice, system, irq, softirq, steal). */
-export function cpuBusyMicros(cpu) {
+/**
+ * User-mode time of one CPU since boot, in µs (/proc/stat: user, nice). Kernel time is left out: the kernel work
+ * of the server's loopback traffic is split between system, irq and softirq time in ways no process is charged
+ * for exactly, while another program's work shows up as user time.
+ */
+export function cpuUserMicros(cpu) {
   const line = readFileSync("/proc/stat", "utf8")
     .split("\n")
     .find((l) => l.startsWith(`cpu${cpu} `));
   if (!line) return undefined;
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1e6) / CLOCK_TICKS;
+  const [user, nice] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user + nice) * 1e6) / CLOCK_TICKS;
+}
+
+/** User-mode CPU time of a process (all its threads), in µs. */
+export function userMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) * 1e6) / CLOCK_TICKS;
 }
 
 /** Resident set size of a process, in bytes. */
