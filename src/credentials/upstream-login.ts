@@ -25,23 +25,42 @@ export interface VerifiedLogin {
 export type CredentialsSource = (login: PasswordLogin) => Promise<VerifiedLogin>;
 
 export function createUpstreamLogin(upstream: UpstreamClient): CredentialsSource {
-  return async (login) => {
-    const body: Record<string, unknown> = {
-      type: "m.login.password",
-      identifier: { type: "m.id.user", user: login.userId },
-      password: login.password,
-    };
-    if (login.deviceId !== undefined) body.device_id = login.deviceId;
-    if (login.initialDeviceDisplayName !== undefined) body.initial_device_display_name = login.initialDeviceDisplayName;
+  return (login) =>
+    forwardLogin(
+      upstream,
+      { type: "m.login.password", identifier: { type: "m.id.user", user: login.userId }, password: login.password },
+      login,
+      "Invalid username or password",
+    );
+}
 
-    const reply = await upstream.post("/_matrix/client/v3/login", body, undefined, login.clientAddress);
-    const { user_id, access_token, device_id } = reply.body;
-    if (reply.status === 200) {
-      if (typeof user_id !== "string" || typeof access_token !== "string" || typeof device_id !== "string") throw upstreamFailed();
-      return { userId: user_id, deviceId: device_id, upstreamToken: access_token };
-    }
-    throw homeserverRefusal(reply, "Invalid username or password");
-  };
+/** What every forwarded login carries besides its credential. */
+interface LoginOptions {
+  deviceId: string | undefined;
+  initialDeviceDisplayName: string | undefined;
+  clientAddress?: string | undefined;
+}
+
+/**
+ * Sends a login to the homeserver (password or `m.login.token`), with the client's device choices and address,
+ * never asking for a refresh token; its access token becomes the session's upstream credential.
+ */
+export async function forwardLogin(
+  upstream: UpstreamClient,
+  credential: Record<string, unknown>,
+  login: LoginOptions,
+  forbiddenMessage: string,
+): Promise<VerifiedLogin> {
+  const body: Record<string, unknown> = { ...credential };
+  if (login.deviceId !== undefined) body.device_id = login.deviceId;
+  if (login.initialDeviceDisplayName !== undefined) body.initial_device_display_name = login.initialDeviceDisplayName;
+  const reply = await upstream.post("/_matrix/client/v3/login", body, undefined, login.clientAddress);
+  const { user_id, access_token, device_id } = reply.body;
+  if (reply.status === 200) {
+    if (typeof user_id !== "string" || typeof access_token !== "string" || typeof device_id !== "string") throw upstreamFailed();
+    return { userId: user_id, deviceId: device_id, upstreamToken: access_token };
+  }
+  throw homeserverRefusal(reply, forbiddenMessage);
 }
 
 /** A homeserver's refusal of a forwarded login: a 403 as `M_FORBIDDEN`, its other 4xx (deactivated user, its own rate limit, …) as they are. */
