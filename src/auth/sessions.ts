@@ -6,9 +6,9 @@ import NodeCache from "node-cache";
 import type { Clock, RandomBytes } from "../clock.js";
 import type { Config } from "../config/schema.js";
 import { unknownToken } from "../http/errors.js";
-import type { RequestSession, SessionRecord, Store } from "../store/store.js";
+import type { OAuthGrant, RequestSession, SessionRecord, Store } from "../store/store.js";
 import type { AccessTokens } from "./access-token.js";
-import { issueRefreshToken, newFamily, parseRefreshToken } from "./refresh-token.js";
+import { issueRefreshToken, newFamily, parseRefreshToken, type RefreshTokenKind } from "./refresh-token.js";
 
 /** What a request needs once its token is checked. */
 export interface ActiveSession {
@@ -35,6 +35,10 @@ export interface NewSession {
   deviceId: string;
   upstreamToken: string;
   refreshable: boolean;
+  /** The session's id when the caller chose it already (an OAuth code names its session before it is exchanged). */
+  id?: string;
+  /** An OAuth login: its client and scope; its refresh tokens are of the OAuth kind (`auth/refresh-token.ts`). */
+  oauth?: OAuthGrant;
 }
 
 export interface SessionServiceOptions {
@@ -55,6 +59,11 @@ export interface SessionServiceOptions {
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;
+
+/** Hex, not base64url: an id that began with "-" would read as an option to `sessions revoke --session`. */
+export function newSessionId(random: RandomBytes): string {
+  return random(16).toString("hex");
+}
 
 /** A token names its session and its user: both must match what the store holds. */
 function ownedBy(session: ActiveSession, userId: string): ActiveSession {
@@ -121,11 +130,10 @@ export function createSessionService(options: SessionServiceOptions) {
     /** Starts a session after a successful login. */
     async start(input: NewSession): Promise<TokenGrant> {
       const now = clock.now();
-      const family = input.refreshable ? newFamily(random) : undefined;
+      const family = input.refreshable ? newFamily(random, input.oauth ? "oauth" : "matrix") : undefined;
       const refresh = family ? issueRefreshToken(family, random) : undefined;
       const session: SessionRecord = {
-        // Hex, not base64url: an id that began with "-" would read as an option to `sessions revoke --session`.
-        id: random(16).toString("hex"),
+        id: input.id ?? newSessionId(random),
         userId: input.userId,
         deviceId: input.deviceId,
         upstreamToken: input.upstreamToken,
@@ -135,14 +143,18 @@ export function createSessionService(options: SessionServiceOptions) {
           ? { family: refresh.family, currentHash: refresh.hash, currentIssuedAt: now, previousHash: null, previousUsedAt: null }
           : null,
       };
+      if (input.oauth) session.oauth = { ...input.oauth };
       await store.createSession(session, tokens.refresh_ttl);
       remember(session);
       return grant(session, refresh?.token, input.refreshable ? tokens.access_ttl : tokens.nonrefreshable_access_ttl);
     },
 
-    /** Exchanges a refresh token for a new pair, by the contract's rotation rules. */
-    async refresh(presented: string): Promise<RefreshOutcome> {
-      const parsed = parseRefreshToken(presented);
+    /**
+     * Exchanges a refresh token for a new pair, by the contract's rotation rules. `kind`: the API asking
+     * (`/refresh` or the OAuth token endpoint); a token of the other kind is refused as malformed.
+     */
+    async refresh(presented: string, kind: RefreshTokenKind = "matrix"): Promise<RefreshOutcome> {
+      const parsed = parseRefreshToken(presented, kind);
       if (!parsed) return { ok: false, reason: "malformed" };
       const next = issueRefreshToken(parsed.family, random);
       const result = await store.rotateRefreshToken(parsed.family, parsed.hash, next.hash, {
@@ -196,6 +208,12 @@ export function createSessionService(options: SessionServiceOptions) {
     /** Drops sessions past their limits from the store. */
     async sweep(): Promise<number> {
       return store.deleteExpired(clock.now(), tokens.refresh_ttl);
+    },
+
+    /** The session a refresh token (of any state) belongs to, if it is still alive. */
+    async byRefreshToken(presented: string, kind: RefreshTokenKind): Promise<SessionRecord | undefined> {
+      const parsed = parseRefreshToken(presented, kind);
+      return parsed && store.getSessionByFamily(parsed.family);
     },
 
     /** Every session of a user, as stored. */

@@ -1,10 +1,12 @@
 /** Sessions in process memory: for tests and throwaway setups (a restart logs everybody out). */
 import { decideRotation, nextRefreshState } from "../auth/rotation.js";
-import type { RotationResult, SessionRecord, Store } from "./store.js";
+import type { AuthorizationCode, OAuthClient, RotationResult, SessionRecord, Store } from "./store.js";
 
 export function createMemoryStore(): Store {
   const sessions = new Map<string, SessionRecord>();
   const byFamily = new Map<string, string>();
+  const clients = new Map<string, OAuthClient>();
+  const codes = new Map<string, { code: AuthorizationCode; used: boolean }>();
 
   const remove = (id: string): SessionRecord | undefined => {
     const session = sessions.get(id);
@@ -46,6 +48,11 @@ export function createMemoryStore(): Store {
       session.refresh = nextRefreshState(session.refresh, decision, presentedHash, nextHash, policy.now);
       return { kind: decision === "rotate" ? "rotated" : "retried", session: structuredClone(session) };
     },
+    async getSessionByFamily(family) {
+      const id = byFamily.get(family);
+      const session = id === undefined ? undefined : sessions.get(id);
+      return session && structuredClone(session);
+    },
     async deleteSession(id) {
       return remove(id);
     },
@@ -85,9 +92,37 @@ export function createMemoryStore(): Store {
     async probeWrite() {
       // Process memory always takes a write (or the process is gone).
     },
+    async saveClient(client) {
+      clients.set(client.id, structuredClone(client));
+    },
+    async getClient(id) {
+      const client = clients.get(id);
+      return client && structuredClone(client);
+    },
+    async saveCode(code) {
+      codes.set(code.hash, { code: structuredClone(code), used: false });
+    },
+    async takeCode(hash, now) {
+      const entry = codes.get(hash);
+      if (!entry || entry.code.expiresAt <= now) return undefined;
+      const firstUse = !entry.used;
+      entry.used = true;
+      return { code: structuredClone(entry.code), firstUse };
+    },
+    async takeExpiredCodes(now) {
+      const unused: AuthorizationCode[] = [];
+      for (const [hash, entry] of [...codes]) {
+        if (entry.code.expiresAt > now) continue;
+        codes.delete(hash);
+        if (!entry.used) unused.push(entry.code);
+      }
+      return unused;
+    },
     async close() {
       sessions.clear();
       byFamily.clear();
+      clients.clear();
+      codes.clear();
     },
   };
 }

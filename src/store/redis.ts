@@ -241,6 +241,25 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
       await redis.set(`${prefix}health`, String(Date.now()), "PX", HEALTH_KEY_TTL_MS);
     },
 
+    // OAuth 2.0 API state: not yet kept by this store (being built).
+    async getSessionByFamily() {
+      throw new Error("not yet supported by this store");
+    },
+    async saveClient() {
+      throw new Error("not yet supported by this store");
+    },
+    async getClient() {
+      throw new Error("not yet supported by this store");
+    },
+    async saveCode() {
+      throw new Error("not yet supported by this store");
+    },
+    async takeCode() {
+      throw new Error("not yet supported by this store");
+    },
+    async takeExpiredCodes() {
+      throw new Error("not yet supported by this store");
+    },
     async close() {
       redis.disconnect();
     },

@@ -263,6 +263,25 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
       writable();
       touchHealth.run(Date.now());
     },
+    // OAuth 2.0 API state: not yet kept by this store (being built).
+    async getSessionByFamily() {
+      throw new Error("not yet supported by this store");
+    },
+    async saveClient() {
+      throw new Error("not yet supported by this store");
+    },
+    async getClient() {
+      throw new Error("not yet supported by this store");
+    },
+    async saveCode() {
+      throw new Error("not yet supported by this store");
+    },
+    async takeCode() {
+      throw new Error("not yet supported by this store");
+    },
+    async takeExpiredCodes() {
+      throw new Error("not yet supported by this store");
+    },
     async close() {
       watch?.stop();
       await checkpointer?.stop();

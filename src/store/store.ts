@@ -16,6 +16,54 @@ export interface SessionRecord {
   expiresAt: number;
   /** `null` for sessions whose client did not ask for refresh tokens. */
   refresh: RefreshState | null;
+  /** Sessions started through the OAuth 2.0 API: which client, with which scope. Absent for `/login` sessions. */
+  oauth?: OAuthGrant;
+}
+
+/** What an OAuth login granted (kept with its session; shown by `sessions list` and the account page). */
+export interface OAuthGrant {
+  clientId: string;
+  /** The granted scope, space-separated, as answered by the token endpoint. */
+  scope: string;
+}
+
+/** A client registered through OAuth 2.0 dynamic client registration (RFC 7591). */
+export interface OAuthClient {
+  id: string;
+  /** The registered metadata, as answered to the registration (validated by `oauth/`; opaque to the store). */
+  metadata: Record<string, unknown>;
+  createdAt: number;
+}
+
+/**
+ * An authorization code (RFC 6749 §4.1.2): the outcome of a login on the authorization page, waiting to be
+ * exchanged at the token endpoint. The homeserver login already happened, so the code carries its credential
+ * (sealed at rest, like a session's); a code that expires unexchanged is handed back by `takeExpiredCodes` so
+ * that homeserver session can be logged out.
+ */
+export interface AuthorizationCode {
+  /** SHA-256 of the code (base64url): the code itself is never stored. */
+  hash: string;
+  clientId: string;
+  redirectUri: string;
+  scope: string;
+  /** PKCE S256 challenge (RFC 7636). */
+  codeChallenge: string;
+  /** OpenID Connect `nonce`, echoed in the ID token. */
+  nonce: string | undefined;
+  userId: string;
+  deviceId: string;
+  upstreamToken: string;
+  /** The id the session will have once exchanged, chosen up front so that a replayed code can revoke it. */
+  sessionId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** What `takeCode` found: the code, and whether this was its first use (a second one is an attack). */
+export interface CodeUse {
+  code: AuthorizationCode;
+  firstUse: boolean;
 }
 
 /** The part of a session a proxied request needs: who, which device, which homeserver credential, until when. */
@@ -79,6 +127,8 @@ export interface Store {
    * session (theft).
    */
   rotateRefreshToken(family: string, presentedHash: string, nextHash: string, policy: RotationPolicy): Promise<RotationResult>;
+  /** The session of a refresh-token family (OAuth revocation by refresh token). */
+  getSessionByFamily(family: string): Promise<SessionRecord | undefined>;
   deleteSession(id: string): Promise<SessionRecord | undefined>;
   deleteUserSessions(userId: string): Promise<SessionRecord[]>;
   /** Removes sessions past their absolute limit or whose refresh token died idle; returns how many. */
@@ -103,5 +153,21 @@ export interface Store {
    * file deleted or replaced under the gateway, a Redis refusing writes) even while reads still work.
    */
   probeWrite(): Promise<void>;
+  /** Keeps a registered OAuth client (for good: clients are not expired). */
+  saveClient(client: OAuthClient): Promise<void>;
+  getClient(id: string): Promise<OAuthClient | undefined>;
+  /** Keeps an authorization code until its `expiresAt`. */
+  saveCode(code: AuthorizationCode): Promise<void>;
+  /**
+   * Uses a code, atomically: the first call for `hash` before `expiresAt` gets `firstUse: true`; any later
+   * call, until the code's expiry, gets the same code with `firstUse: false` (so the caller can revoke the
+   * session it created); `undefined` for an unknown or expired code.
+   */
+  takeCode(hash: string, now: number): Promise<CodeUse | undefined>;
+  /**
+   * Removes codes past their expiry and returns those that were never used (their homeserver sessions are
+   * logged out by the caller). Used codes past expiry are removed silently.
+   */
+  takeExpiredCodes(now: number): Promise<AuthorizationCode[]>;
   close(): Promise<void>;
 }
