@@ -16,6 +16,7 @@ import {
   limitFields,
   moment,
   numeric,
+  publicBaseUrl,
   size,
   synapseLimit,
 } from "./value-types.js";
@@ -106,6 +107,13 @@ export const DEFAULT_LOG_BUFFER = "2KiB";
  * (00:00 UTC of that day) or date-time, homeserver tokens issued before the switch keep working until then.
  */
 export const DEFAULT_ACCEPT_HOMESERVER_TOKENS_UNTIL: number | undefined = undefined;
+/** Defaults to 5m: an authorization code unexchanged this long is dead (RFC 6749 §4.1.2 allows at most 10m). */
+export const DEFAULT_OAUTH_CODE_TTL = "5m";
+/**
+ * Defaults to 10m: how long a sign-in on the account page lasts, and how long a login form stays valid
+ * before it must be loaded again.
+ */
+export const DEFAULT_OAUTH_BROWSER_SESSION_TTL = "10m";
 /** Defaults to loopback: metrics are for the operator's scraper, not the world. */
 export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
@@ -151,6 +159,8 @@ export const DEFAULT_REFRESH_PER_ADDRESS: LimitDefault = { points: 60, duration:
 export const DEFAULT_REFRESH_PER_SESSION: LimitDefault = { points: 10, duration: "1m" };
 /** Registration requests from one address: Synapse's rc_registration, 0.17/s burst 3. */
 export const DEFAULT_REGISTRATION_PER_ADDRESS: LimitDefault = { per_second: 0.17, burst_count: 3 };
+/** Defaults to 3 then one every 10 s, like account registration: OAuth client registrations from one address. */
+export const DEFAULT_OAUTH_REGISTRATION_PER_ADDRESS: LimitDefault = { per_second: 0.1, burst_count: 3 };
 /** Other requests without a token from one address: 120 per minute. */
 export const DEFAULT_PUBLIC_PER_ADDRESS: LimitDefault = { points: 120, duration: "1m" };
 /** Authenticated requests of one user, all routes: 600 per minute. */
@@ -276,6 +286,20 @@ export const configSchema = z.strictObject({
       enabled: flag().optional(),
     })
     .prefault({}),
+  /** Where clients reach the gateway; the OAuth issuer. Required with `oauth.enabled`. */
+  public_baseurl: publicBaseUrl.optional(),
+  oauth: z
+    .strictObject({
+      enabled: flag().default(false),
+      /** RSA private key (PEM) that signs ID tokens (RS256); its public half is served at the JWKS URI. */
+      signing_key_file: z.string().min(1).optional(),
+      code_ttl: duration
+        .prefault(DEFAULT_OAUTH_CODE_TTL)
+        .refine((ms) => ms > 0 && ms <= 600_000, { message: "must be at most 10m (RFC 6749 §4.1.2)" }),
+      consent: flag().default(true),
+      browser_session_ttl: duration.prefault(DEFAULT_OAUTH_BROWSER_SESSION_TTL),
+    })
+    .prefault({}),
   trusted_proxies: z.array(cidr).default([]),
   public_endpoints: z.array(endpointPattern).default(DEFAULT_PUBLIC_ENDPOINTS),
   passthrough_prefixes: z.array(prefix).default([]),
@@ -300,6 +324,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       registration: z.strictObject({ per_address: limit(DEFAULT_REGISTRATION_PER_ADDRESS) }).prefault({}),
+      oauth_registration: z.strictObject({ per_address: limit(DEFAULT_OAUTH_REGISTRATION_PER_ADDRESS) }).prefault({}),
       public: z.strictObject({ per_address: limit(DEFAULT_PUBLIC_PER_ADDRESS) }).prefault({}),
       per_user: limit(DEFAULT_PER_USER),
       /** Classes by name; a built-in name (send, join) may omit `match` to keep the built-in patterns. */

@@ -46,6 +46,31 @@ export const httpUrl = z.string().refine(
   { message: "must be an http(s) URL with no path, e.g. http://127.0.0.1:8008" },
 );
 
+/**
+ * Where clients reach the gateway (`public_baseurl`): https, or http on a loopback host; any path, which is
+ * given a trailing slash (the OAuth issuer is this URL exactly, and endpoints are resolved against it).
+ */
+export const publicBaseUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be an https URL, e.g. https://matrix.example.org/" });
+    return z.NEVER;
+  }
+  const loopback = url.hostname === "localhost" || url.hostname === "127.0.0.1" || url.hostname === "[::1]";
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+    ctx.addIssue({ code: "custom", message: "must be https (http only on localhost, 127.0.0.1 or [::1])" });
+    return z.NEVER;
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    ctx.addIssue({ code: "custom", message: "must have no query, fragment or credentials" });
+    return z.NEVER;
+  }
+  if (!url.pathname.endsWith("/")) url.pathname += "/";
+  return url.href;
+});
+
 export const cidr = z.string().refine(
   (value) => {
     const [address, bits, ...rest] = value.split("/");
