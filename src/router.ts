@@ -17,13 +17,14 @@ import { clientAddress } from "./http/client-address.js";
 import { badPath, duplicateHost, internalError, MatrixError, methodNotAllowed, missingHost, unrecognized } from "./http/errors.js";
 import { newRequestInfo, type RequestInfo } from "./http/request-info.js";
 import { sendError, sendJson, sendPreflight } from "./http/respond.js";
+import { oauthEndpoints } from "./oauth/endpoints.js";
+import { OAuthError } from "./oauth/errors.js";
 import { scrubUrl } from "./observability/log.js";
-import type { RouteLabel } from "./observability/metrics.js";
 import { createRequestObserver } from "./observability/request-log.js";
 import { classifyAuthPath, PASSING_SUB_PATH } from "./proxy/auth-endpoints.js";
 import { isCanonicalPath } from "./proxy/canonical-path.js";
 import { withoutJwtParams } from "./proxy/passthrough-token.js";
-import type { Handler, RouteContext } from "./routes/context.js";
+import type { Handler, OwnEndpoint, RouteContext } from "./routes/context.js";
 import { health } from "./routes/health.js";
 import { createLoginFlowsHandler, createLoginHandler } from "./routes/login.js";
 import { createLogoutHandler } from "./routes/logout.js";
@@ -49,11 +50,6 @@ export const API_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", 
 export const JWKS_PATH = "/.well-known/jwks.json";
 const MATRIX_NAMESPACES = ["/_matrix/client/", "/_matrix/media/", "/.well-known/matrix/"];
 
-interface OwnEndpoint {
-  route: RouteLabel;
-  methods: Partial<Record<string, Handler>>;
-}
-
 export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, OwnEndpoint> {
   const table = new Map<string, OwnEndpoint>();
   const loginFlows = createLoginFlowsHandler(ctx);
@@ -74,6 +70,7 @@ export function ownEndpoints(ctx: RouteContext, ready: Handler): Map<string, Own
   const jwks = publicJwks(ctx.config.jwt.keys);
   const serveJwks: Handler = (_req, res) => sendJson(res, 200, jwks, { "Cache-Control": "public, max-age=300" });
   table.set(JWKS_PATH, { route: "jwks", methods: { GET: serveJwks, HEAD: serveJwks } });
+  for (const [path, endpoint] of oauthEndpoints(ctx)) table.set(path, endpoint);
   return table;
 }
 
@@ -87,6 +84,10 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     if (!res.headersSent && !res.hasHeader("X-Request-Id")) res.setHeader("X-Request-Id", info.requestId);
     if (error instanceof MatrixError) {
       sendError(res, error);
+      return;
+    }
+    if (error instanceof OAuthError) {
+      sendJson(res, error.status, error.body(), error.headers);
       return;
     }
     ctx.logger.error({ err: error, url: scrubUrl(req.url ?? "") }, "request failed");

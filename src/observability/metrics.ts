@@ -13,6 +13,7 @@ export type RouteLabel =
   | "refresh"
   | "logout"
   | "jwks"
+  | "oauth"
   | "register"
   | "health"
   | "ready"

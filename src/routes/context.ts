@@ -9,7 +9,7 @@ import type { TokenLoginSource } from "../credentials/upstream-token-login.js";
 import type { TrustedProxies } from "../http/client-address.js";
 import type { RequestInfo } from "../http/request-info.js";
 import type { Logger } from "../observability/log.js";
-import type { Metrics } from "../observability/metrics.js";
+import type { Metrics, RouteLabel } from "../observability/metrics.js";
 import type { Forwarder } from "../proxy/forward.js";
 import type { RateLimits } from "../ratelimit/policies.js";
 import type { UpstreamClient } from "../upstream/client.js";
@@ -42,3 +42,9 @@ export interface RouteContext {
 export type { RequestInfo };
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => Promise<void> | void;
+
+/** One of the gateway's own endpoints: its metrics label and a handler per method. */
+export interface OwnEndpoint {
+  route: RouteLabel;
+  methods: Partial<Record<string, Handler>>;
+}
