@@ -141,8 +141,10 @@ function formatSessions(sessions: SessionRecord[]): string {
     new Date(s.createdAt).toISOString(),
     new Date(s.expiresAt).toISOString(),
     s.refresh ? new Date(s.refresh.currentIssuedAt).toISOString() : "-",
+    // Sessions started through the OAuth 2.0 API: the client that holds them; "-" for /login ones.
+    s.oauth?.clientId ?? "-",
   ]);
-  const header = ["SESSION", "USER", "DEVICE", "CREATED", "EXPIRES", "LAST REFRESH"];
+  const header = ["SESSION", "USER", "DEVICE", "CREATED", "EXPIRES", "LAST REFRESH", "CLIENT"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   return `${[header, ...rows]
     .map((r) =>

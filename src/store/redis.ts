@@ -7,7 +7,9 @@
  *   user:{user_id}     set of the user's session ids
  *   revocations        stream of ended session ids, read by every instance to drop cached copies
  *   health             written by the readiness probe (expires after 10 s)
- * Keys expire by themselves (absolute limit, or the refresh token's idle limit), so nothing sweeps.
+ *   oauthclient:…, oauthcode:…, oauthcodes   the OAuth 2.0 API's clients and codes (`redis-oauth.ts`)
+ * Session keys expire by themselves (absolute limit, or the refresh token's idle limit), so nothing sweeps
+ * them. A session started through the OAuth 2.0 API has its grant in two more fields of its hash.
  *
  * A rotation reads the session, decides with the shared rules (`auth/rotation.ts`), then applies the
  * outcome with a compare-and-set script that succeeds only if the refresh state is still the one read;
@@ -16,6 +18,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import { decideRotation, MAX_SIBLINGS, nextRefreshState } from "../auth/rotation.js";
 import type { CredentialCipher } from "./credential-cipher.js";
+import { createRedisOAuthState } from "./redis-oauth.js";
 import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
 
 export interface RedisStoreOptions {
@@ -95,6 +98,8 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
     createdAt: Number(h.created),
     expiresAt: Number(h.expires),
     refresh: h.family ? refreshOf(h) : null,
+    // Left out for /login sessions, as the other stores leave it.
+    ...(h.oauth_client && { oauth: { clientId: h.oauth_client, scope: h.oauth_scope ?? "" } }),
   });
 
   const load = async (id: string): Promise<SessionRecord | undefined> => {
@@ -133,6 +138,7 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
           superseded: joinHashes(s.refresh.supersededHashes),
         });
       }
+      if (s.oauth) Object.assign(fields, { oauth_client: s.oauth.clientId, oauth_scope: s.oauth.scope });
       // Without the idle limit (older callers), the absolute one bounds the key until the first rotation.
       const until = idleMs === undefined ? s.expiresAt : expireAt(s.expiresAt, s.refresh, idleMs);
       const multi = redis.multi().hset(sessionKey(s.id), fields).pexpireat(sessionKey(s.id), until).sadd(userKey(s.userId), s.id);
@@ -241,25 +247,14 @@ export function createRedisStore(options: RedisStoreOptions, cipher: CredentialC
       await redis.set(`${prefix}health`, String(Date.now()), "PX", HEALTH_KEY_TTL_MS);
     },
 
-    // OAuth 2.0 API state: not yet kept by this store (being built).
-    async getSessionByFamily() {
-      throw new Error("not yet supported by this store");
+    async getSessionByFamily(family) {
+      const id = await redis.get(familyKey(family));
+      const session = id === null ? undefined : await load(id);
+      return session?.refresh?.family === family ? session : undefined;
     },
-    async saveClient() {
-      throw new Error("not yet supported by this store");
-    },
-    async getClient() {
-      throw new Error("not yet supported by this store");
-    },
-    async saveCode() {
-      throw new Error("not yet supported by this store");
-    },
-    async takeCode() {
-      throw new Error("not yet supported by this store");
-    },
-    async takeExpiredCodes() {
-      throw new Error("not yet supported by this store");
-    },
+
+    ...createRedisOAuthState(redis, prefix, cipher),
+
     async close() {
       redis.disconnect();
     },

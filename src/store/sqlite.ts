@@ -9,11 +9,15 @@ import Database from "better-sqlite3";
 import { decideRotation, nextRefreshState } from "../auth/rotation.js";
 import type { CredentialCipher } from "./credential-cipher.js";
 import { watchFileIdentity } from "./file-identity.js";
+import { createSqliteOAuthState, OAUTH_SCHEMA } from "./sqlite-oauth.js";
 import type { RefreshState, RotationResult, SessionRecord, Store } from "./store.js";
 import { startWalCheckpointer } from "./wal-checkpointer.js";
 
-/** 3 added the sibling columns (`auth/rotation.ts`) and the health table; 2 the revocations table. */
-const SCHEMA_VERSION = 3;
+/**
+ * 4 added the OAuth 2.0 API's state (the grant columns of a session, the clients and codes tables);
+ * 3 the sibling columns (`auth/rotation.ts`) and the health table; 2 the revocations table.
+ */
+const SCHEMA_VERSION = 4;
 /** SQLite's default: checkpoint inside the commit that grows the WAL past 1,000 pages. */
 const SQLITE_AUTOCHECKPOINT = 1_000;
 const BACKSTOP_AUTOCHECKPOINT = 10 * SQLITE_AUTOCHECKPOINT;
@@ -34,7 +38,9 @@ CREATE TABLE IF NOT EXISTS sessions (
   previous_refresh_hash    TEXT,
   previous_refresh_used_at INTEGER,
   refresh_sibling_hashes   TEXT,  -- space-separated; NULL when none
-  superseded_refresh_hashes TEXT  -- space-separated; NULL when none
+  superseded_refresh_hashes TEXT,  -- space-separated; NULL when none
+  oauth_client_id          TEXT,  -- sessions started through the OAuth 2.0 API; NULL for /login ones
+  oauth_scope              TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
@@ -65,12 +71,16 @@ interface Row {
   previous_refresh_used_at: number | null;
   refresh_sibling_hashes: string | null;
   superseded_refresh_hashes: string | null;
+  oauth_client_id: string | null;
+  oauth_scope: string | null;
 }
 
 /** Columns added after the first schema, with their types: a file written by an older gateway gets them on open. */
 const ADDED_COLUMNS: [name: string, type: string][] = [
   ["refresh_sibling_hashes", "TEXT"],
   ["superseded_refresh_hashes", "TEXT"],
+  ["oauth_client_id", "TEXT"],
+  ["oauth_scope", "TEXT"],
 ];
 
 export interface SqliteStoreOptions {
@@ -111,9 +121,10 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
   // Columns named: a migrated file has the added ones at the end, a new one too, but say so rather than rely on it.
   const insert = db.prepare(`INSERT INTO sessions (id, user_id, device_id, upstream_token, created_at, expires_at,
     refresh_family, refresh_hash, refresh_issued_at, previous_refresh_hash, previous_refresh_used_at,
-    refresh_sibling_hashes, superseded_refresh_hashes)
+    refresh_sibling_hashes, superseded_refresh_hashes, oauth_client_id, oauth_scope)
     VALUES (@id, @user_id, @device_id, @upstream_token, @created_at, @expires_at, @refresh_family, @refresh_hash,
-    @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at, @refresh_sibling_hashes, @superseded_refresh_hashes)`);
+    @refresh_issued_at, @previous_refresh_hash, @previous_refresh_used_at, @refresh_sibling_hashes, @superseded_refresh_hashes,
+    @oauth_client_id, @oauth_scope)`);
   const byId = db.prepare<[string], Row>("SELECT * FROM sessions WHERE id = ?");
   const requestById = db.prepare<[string], Pick<Row, "id" | "user_id" | "device_id" | "upstream_token" | "expires_at">>(
     "SELECT id, user_id, device_id, upstream_token, expires_at FROM sessions WHERE id = ?",
@@ -152,6 +163,8 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     refresh: refreshOf(row),
+    // Left out for /login sessions, as the other stores leave it.
+    ...(row.oauth_client_id !== null && { oauth: { clientId: row.oauth_client_id, scope: row.oauth_scope ?? "" } }),
   });
 
   const rotate = db.transaction((family: string, presentedHash: string, nextHash: string, policy): RotationResult => {
@@ -177,6 +190,8 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
     });
     return { kind: decision === "rotate" ? "rotated" : "retried", session: { ...toRecord(row), refresh: next } };
   });
+
+  const oauthState = createSqliteOAuthState(db, cipher, writable);
 
   const removeUser = db.transaction((userId: string) => {
     const rows = byUser.all(userId);
@@ -206,6 +221,8 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
         previous_refresh_used_at: s.refresh?.previousUsedAt ?? null,
         refresh_sibling_hashes: joinHashes(s.refresh?.siblingHashes),
         superseded_refresh_hashes: joinHashes(s.refresh?.supersededHashes),
+        oauth_client_id: s.oauth?.clientId ?? null,
+        oauth_scope: s.oauth?.scope ?? null,
       });
     },
     async getSession(id) {
@@ -263,25 +280,11 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
       writable();
       touchHealth.run(Date.now());
     },
-    // OAuth 2.0 API state: not yet kept by this store (being built).
-    async getSessionByFamily() {
-      throw new Error("not yet supported by this store");
+    async getSessionByFamily(family) {
+      const row = byFamily.get(family);
+      return row && toRecord(row);
     },
-    async saveClient() {
-      throw new Error("not yet supported by this store");
-    },
-    async getClient() {
-      throw new Error("not yet supported by this store");
-    },
-    async saveCode() {
-      throw new Error("not yet supported by this store");
-    },
-    async takeCode() {
-      throw new Error("not yet supported by this store");
-    },
-    async takeExpiredCodes() {
-      throw new Error("not yet supported by this store");
-    },
+    ...oauthState,
     async close() {
       watch?.stop();
       await checkpointer?.stop();
@@ -319,8 +322,9 @@ function migrate(db: Database.Database): void {
   // IMMEDIATE: workers opening one file together must not both add a column (the second would fail).
   db.transaction(() => {
     db.exec(SCHEMA);
-    // A file from before schema 3 keeps its rows; the new columns start NULL (no siblings), which is what
-    // its chains are: sessions written by an older gateway keep refreshing.
+    db.exec(OAUTH_SCHEMA);
+    // A file from before schema 3 or 4 keeps its rows; the new columns start NULL (no siblings, no OAuth
+    // grant), which is what its sessions are: sessions written by an older gateway keep refreshing.
     const present = new Set(
       db
         .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sessions')")

@@ -163,8 +163,8 @@ t.test("sessions list / revoke on the sqlite store while the gateway runs", asyn
   const listed = await runCli(["sessions", "list", "--config", gw.file, "--user", ALICE]);
   t.equal(listed.code, 0, listed.stderr);
   const [header, row, ...rest] = listed.stdout.trimEnd().split("\n");
-  t.match(header, /^SESSION\s+USER\s+DEVICE\s+CREATED\s+EXPIRES\s+LAST REFRESH$/);
-  t.match(row, new RegExp(`^${sid}\\s+${ALICE}\\s+${session.body.device_id}\\s`));
+  t.match(header, /^SESSION\s+USER\s+DEVICE\s+CREATED\s+EXPIRES\s+LAST REFRESH\s+CLIENT$/);
+  t.match(row, new RegExp(`^${sid}\\s+${ALICE}\\s+${session.body.device_id}\\s.*\\s-$`), "a /login session has no OAuth client");
   t.same(rest, [], "one session");
 
   const revoked = await runCli(["sessions", "revoke", "--config", gw.file, "--user", ALICE]);

@@ -4,10 +4,12 @@
  * store accepting the old tokens) is in test/operations/sessions-copy.test.ts.
  */
 import crypto from "node:crypto";
+import { Redis } from "ioredis";
 import t from "tap";
 import { copySessions } from "../../src/store/copy-sessions.js";
 import { createCredentialCipher } from "../../src/store/credential-cipher.js";
 import { createMemoryStore } from "../../src/store/memory.js";
+import { createRedisStore } from "../../src/store/redis.js";
 import { createSqliteStore } from "../../src/store/sqlite.js";
 import type { SessionRecord, Store } from "../../src/store/store.js";
 
@@ -53,7 +55,10 @@ for (const [name, open] of [
     const source = open();
     const target = open();
     t.teardown(() => Promise.all([source.close(), target.close()]));
-    const live = Array.from({ length: 7 }, (_, i) => session(i));
+    // Two started through the OAuth 2.0 API: their grant travels with them.
+    const live = Array.from({ length: 7 }, (_, i) =>
+      session(i, i < 2 ? { oauth: { clientId: `client-${i}`, scope: `urn:matrix:client:api:* urn:matrix:client:device:DEV${i}` } } : {}),
+    );
     const plain = session(7, { refresh: null });
     const pastMaxAge = session(8, { expiresAt: NOW });
     const idle = session(9, {
@@ -67,7 +72,7 @@ for (const [name, open] of [
     const first = await copySessions(source, target, { now: NOW, idleMs: IDLE, pageSize: 2 });
     t.same(first, { copied: 8, present: 1, expired: 2 });
     const expected = [...live, plain, changedThere].sort((a, b) => a.id.localeCompare(b.id));
-    t.same(await all(target), expected, "the same records, refresh state and homeserver token included; the one there kept");
+    t.same(await all(target), expected, "the same records, refresh state, OAuth grant and homeserver token included; the one there kept");
 
     t.same(await copySessions(source, target, { now: NOW, idleMs: IDLE }), { copied: 0, present: 9, expired: 2 }, "again: nothing new");
   });
@@ -94,3 +99,40 @@ t.test("sessionsAfter on an empty store: one empty page", async (t) => {
   t.teardown(() => store.close());
   t.same(await store.sessionsAfter(undefined, 10), { sessions: [], cursor: undefined });
 });
+
+t.test(
+  "sqlite → redis: the OAuth grants arrive, the homeserver token re-sealed with the target's key",
+  { skip: !process.env.REDIS_URL && "REDIS_URL is not set" },
+  async (t) => {
+    const source = createSqliteStore(":memory:", createCredentialCipher(crypto.randomBytes(32)));
+    const prefix = `test:${crypto.randomUUID()}:`;
+    const target = createRedisStore(
+      { url: process.env.REDIS_URL as string, keyPrefix: prefix, commandTimeoutMs: 2000 },
+      createCredentialCipher(crypto.randomBytes(32)),
+    );
+    t.teardown(async () => {
+      await Promise.all([source.close(), target.close()]);
+      // Nothing left behind for the tests that walk the whole Redis with SCAN.
+      const raw = new Redis(process.env.REDIS_URL as string);
+      const keys = await raw.keys(`${prefix}*`);
+      if (keys.length) await raw.del(...keys);
+      raw.disconnect();
+    });
+    // Redis expires keys by the real clock: sessions of today.
+    const now = Date.now();
+    const times = { createdAt: now - HOUR, expiresAt: now + HOUR };
+    const refresh = (i: number) => ({
+      family: `o.f${i}`,
+      currentHash: `h${i}`,
+      currentIssuedAt: now - HOUR,
+      previousHash: null,
+      previousUsedAt: null,
+    });
+    const granted = session(0, { ...times, refresh: refresh(0), oauth: { clientId: "client-0", scope: "urn:matrix:client:api:*" } });
+    const plain = session(1, { ...times, refresh: refresh(1) });
+    for (const s of [granted, plain]) await source.createSession(s);
+    t.same(await copySessions(source, target, { now, idleMs: IDLE }), { copied: 2, present: 0, expired: 0 });
+    t.same(await target.getSession(granted.id), granted);
+    t.same(await target.getSession(plain.id), plain);
+  },
+);
