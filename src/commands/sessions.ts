@@ -115,6 +115,9 @@ async function copy(values: Record<string, string | boolean | undefined>, io: IO
       `copied ${result.copied} sessions from ${storeName(from)} to ${storeName(to)}; ` +
         `left ${result.present} already there and ${result.expired} past their limits\n`,
     );
+    // A line of its own, and only where the OAuth 2.0 API registered clients: the first line stays as it was.
+    const { clients } = result;
+    if (clients.copied + clients.present > 0) io.out(`copied ${clients.copied} OAuth clients; left ${clients.present} already there\n`);
     return 0;
   } finally {
     await Promise.all([source.close(), target.close()]);

@@ -4,6 +4,8 @@
  * tokens keep working against the new store. The homeserver credential is opened with the source's key
  * and sealed with the target's. Sessions past their limits are left behind; ones already in the target are
  * left as they are there, so a second run (or one interrupted and restarted) copies only what is missing.
+ * Registered OAuth clients go along the same way (an OAuth session's client must stay known to the new
+ * store); authorization codes, which live minutes, do not.
  */
 import type { SessionRecord, Store } from "./store.js";
 
@@ -13,6 +15,8 @@ export interface CopyResult {
   present: number;
   /** Past `session_max_age`, or a refresh token idle past `refresh_ttl`. */
   expired: number;
+  /** Registered OAuth clients: copied, and already in the target (by id). */
+  clients: { copied: number; present: number };
 }
 
 const PAGE_SIZE = 500;
@@ -22,7 +26,7 @@ export async function copySessions(
   target: Store,
   { now, idleMs, pageSize = PAGE_SIZE }: { now: number; idleMs: number; pageSize?: number },
 ): Promise<CopyResult> {
-  const result: CopyResult = { copied: 0, present: 0, expired: 0 };
+  const result: CopyResult = { copied: 0, present: 0, expired: 0, clients: { copied: 0, present: 0 } };
   // Redis SCAN may return a key twice (while its table is resized): each id is counted once, so that the
   // summary's numbers add up to the sessions the source holds. About 100 bytes per session, for the run.
   const seen = new Set<string>();
@@ -37,6 +41,20 @@ export async function copySessions(
       else {
         await target.createSession(session, idleMs);
         result.copied++;
+      }
+    }
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  const seenClients = new Set<string>();
+  do {
+    const page = await source.clientsAfter(cursor, pageSize);
+    for (const client of page.clients) {
+      if (seenClients.has(client.id)) continue;
+      seenClients.add(client.id);
+      if (await target.getClient(client.id)) result.clients.present++;
+      else {
+        await target.saveClient(client);
+        result.clients.copied++;
       }
     }
     cursor = page.cursor;

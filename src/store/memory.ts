@@ -99,6 +99,11 @@ export function createMemoryStore(): Store {
       const client = clients.get(id);
       return client && structuredClone(client);
     },
+    async clientsAfter(cursor, limit) {
+      const start = Number(cursor ?? 0);
+      const page = [...clients.values()].slice(start, start + limit).map((c) => structuredClone(c));
+      return { clients: page, cursor: start + limit < clients.size ? String(start + limit) : undefined };
+    },
     async saveCode(code) {
       codes.set(code.hash, { code: structuredClone(code), used: false });
     },

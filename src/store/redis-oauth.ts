@@ -9,7 +9,7 @@
  */
 import type { Redis } from "ioredis";
 import type { CredentialCipher } from "./credential-cipher.js";
-import type { AuthorizationCode, Store } from "./store.js";
+import type { AuthorizationCode, OAuthClient, Store } from "./store.js";
 
 /** How long a code's key outlives the code: long enough for a sweep after an outage of the whole gateway. */
 const CODE_KEY_GRACE_MS = 24 * 3_600_000;
@@ -47,7 +47,7 @@ end
 return out
 `;
 
-type OAuthState = Pick<Store, "saveClient" | "getClient" | "saveCode" | "takeCode" | "takeExpiredCodes">;
+type OAuthState = Pick<Store, "saveClient" | "getClient" | "clientsAfter" | "saveCode" | "takeCode" | "takeExpiredCodes">;
 type Hash = Record<string, string>;
 
 interface Scripts {
@@ -63,6 +63,12 @@ export function createRedisOAuthState(redis: Redis, prefix: string, cipher: Cred
   const clientKey = (id: string) => `${prefix}oauthclient:${id}`;
   const codeKey = (hash: string) => `${prefix}oauthcode:${hash}`;
   const codesByExpiry = `${prefix}oauthcodes`;
+
+  const getClient = async (id: string): Promise<OAuthClient | undefined> => {
+    const h = (await redis.hgetall(clientKey(id))) as Hash;
+    if (h.metadata === undefined) return undefined;
+    return { id, metadata: JSON.parse(h.metadata) as Record<string, unknown>, createdAt: Number(h.created) };
+  };
 
   const codeOf = (hash: string, h: Hash): AuthorizationCode => ({
     hash,
@@ -83,10 +89,12 @@ export function createRedisOAuthState(redis: Redis, prefix: string, cipher: Cred
     async saveClient(client) {
       await redis.hset(clientKey(client.id), { metadata: JSON.stringify(client.metadata), created: String(client.createdAt) });
     },
-    async getClient(id) {
-      const h = (await redis.hgetall(clientKey(id))) as Hash;
-      if (h.metadata === undefined) return undefined;
-      return { id, metadata: JSON.parse(h.metadata) as Record<string, unknown>, createdAt: Number(h.created) };
+    getClient,
+    async clientsAfter(cursor, limit) {
+      // SCAN, like `sessionsAfter`: a client may appear on two pages, none is left out.
+      const [next, keys] = await redis.scan(cursor ?? "0", "MATCH", `${prefix}oauthclient:*`, "COUNT", limit);
+      const clients = await Promise.all(keys.map((key) => getClient(key.slice(`${prefix}oauthclient:`.length))));
+      return { clients: clients.filter((c) => c !== undefined), cursor: next === "0" ? undefined : next };
     },
     async saveCode(code) {
       const fields: Hash = {

@@ -5,7 +5,7 @@
  */
 import type Database from "better-sqlite3";
 import type { CredentialCipher } from "./credential-cipher.js";
-import type { AuthorizationCode, Store } from "./store.js";
+import type { AuthorizationCode, OAuthClient, Store } from "./store.js";
 
 /** Created by `sqlite.ts`'s migration (schema 4), in the same transaction as the sessions table. */
 export const OAUTH_SCHEMA = `
@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS oauth_codes (
 CREATE INDEX IF NOT EXISTS oauth_codes_by_expiry ON oauth_codes (expires_at);
 `;
 
+interface ClientRow {
+  id: string;
+  metadata: string;
+  created_at: number;
+}
+
 interface CodeRow {
   hash: string;
   client_id: string;
@@ -58,20 +64,27 @@ function oauthStatements(db: Database.Database) {
       `INSERT INTO oauth_clients (id, metadata, created_at) VALUES (@id, @metadata, @created_at)
        ON CONFLICT (id) DO UPDATE SET metadata = excluded.metadata, created_at = excluded.created_at`,
     ),
-    clientById: db.prepare<[string], { id: string; metadata: string; created_at: number }>(
-      "SELECT id, metadata, created_at FROM oauth_clients WHERE id = ?",
-    ),
+    clientById: db.prepare<[string], ClientRow>("SELECT id, metadata, created_at FROM oauth_clients WHERE id = ?"),
     insertCode: db.prepare<[Omit<CodeRow, "used_at">]>(`INSERT INTO oauth_codes (hash, client_id, redirect_uri, scope,
       code_challenge, nonce, user_id, device_id, upstream_token, session_id, created_at, expires_at)
       VALUES (@hash, @client_id, @redirect_uri, @scope, @code_challenge, @nonce, @user_id, @device_id, @upstream_token,
       @session_id, @created_at, @expires_at)`),
+    clientPage: db.prepare<[string, number], ClientRow>(
+      "SELECT id, metadata, created_at FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?",
+    ),
     codeByHash: db.prepare<[string], CodeRow>("SELECT * FROM oauth_codes WHERE hash = ?"),
     markCodeUsed: db.prepare<[number, string]>("UPDATE oauth_codes SET used_at = ? WHERE hash = ?"),
     deleteExpiredCodes: db.prepare<[number], CodeRow>("DELETE FROM oauth_codes WHERE expires_at <= ? RETURNING *"),
   };
 }
 
-type OAuthState = Pick<Store, "saveClient" | "getClient" | "saveCode" | "takeCode" | "takeExpiredCodes">;
+type OAuthState = Pick<Store, "saveClient" | "getClient" | "clientsAfter" | "saveCode" | "takeCode" | "takeExpiredCodes">;
+
+const clientOf = (row: ClientRow): OAuthClient => ({
+  id: row.id,
+  metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+  createdAt: row.created_at,
+});
 
 /** `writable` throws when the file was lost (`sqlite.ts`): writes are refused then, reads carry on. */
 export function createSqliteOAuthState(db: Database.Database, cipher: CredentialCipher, writable: () => void): OAuthState {
@@ -105,7 +118,11 @@ export function createSqliteOAuthState(db: Database.Database, cipher: Credential
     },
     async getClient(id) {
       const row = oauth.clientById.get(id);
-      return row && { id: row.id, metadata: JSON.parse(row.metadata) as Record<string, unknown>, createdAt: row.created_at };
+      return row && clientOf(row);
+    },
+    async clientsAfter(cursor, limit) {
+      const rows = oauth.clientPage.all(cursor ?? "", limit);
+      return { clients: rows.map(clientOf), cursor: rows.length === limit ? (rows[rows.length - 1] as ClientRow).id : undefined };
     },
     async saveCode(code) {
       writable();

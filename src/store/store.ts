@@ -109,6 +109,11 @@ export interface SessionPage {
   cursor: string | undefined;
 }
 
+export interface ClientPage {
+  clients: OAuthClient[];
+  cursor: string | undefined;
+}
+
 export interface Store {
   /**
    * `idleMs` is how long a refresh token may lie unused (`tokens.refresh_ttl`): a store that expires its
@@ -156,6 +161,8 @@ export interface Store {
   /** Keeps a registered OAuth client (for good: clients are not expired). */
   saveClient(client: OAuthClient): Promise<void>;
   getClient(id: string): Promise<OAuthClient | undefined>;
+  /** One page of every registered client (admin `sessions copy`), paged like `sessionsAfter`. */
+  clientsAfter(cursor: string | undefined, limit: number): Promise<ClientPage>;
   /** Keeps an authorization code until its `expiresAt`. */
   saveCode(code: AuthorizationCode): Promise<void>;
   /**

@@ -11,7 +11,7 @@ import { createCredentialCipher } from "../../src/store/credential-cipher.js";
 import { createMemoryStore } from "../../src/store/memory.js";
 import { createRedisStore } from "../../src/store/redis.js";
 import { createSqliteStore } from "../../src/store/sqlite.js";
-import type { SessionRecord, Store } from "../../src/store/store.js";
+import type { OAuthClient, SessionRecord, Store } from "../../src/store/store.js";
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 10, 27);
@@ -68,13 +68,28 @@ for (const [name, open] of [
     for (const s of [...live, plain, pastMaxAge, idle, already]) await source.createSession(s);
     const changedThere = { ...already, deviceId: "THERE" };
     await target.createSession(changedThere);
+    const clients = ["c1", "c2", "c3"].map((id, i) => ({
+      id,
+      metadata: { client_name: id, redirect_uris: [`https://${id}.example/cb`] },
+      createdAt: NOW + i,
+    }));
+    for (const client of clients) await source.saveClient(client);
+    const clientThere = { ...(clients[1] as OAuthClient), metadata: { client_name: "there" } };
+    await target.saveClient(clientThere);
 
     const first = await copySessions(source, target, { now: NOW, idleMs: IDLE, pageSize: 2 });
-    t.same(first, { copied: 8, present: 1, expired: 2 });
+    t.same(first, { copied: 8, present: 1, expired: 2, clients: { copied: 2, present: 1 } });
     const expected = [...live, plain, changedThere].sort((a, b) => a.id.localeCompare(b.id));
     t.same(await all(target), expected, "the same records, refresh state, OAuth grant and homeserver token included; the one there kept");
+    t.same(await target.getClient("c1"), clients[0], "the OAuth clients, as registered");
+    t.same(await target.getClient("c2"), clientThere, "the one there kept");
+    t.same(await target.getClient("c3"), clients[2]);
 
-    t.same(await copySessions(source, target, { now: NOW, idleMs: IDLE }), { copied: 0, present: 9, expired: 2 }, "again: nothing new");
+    t.same(
+      await copySessions(source, target, { now: NOW, idleMs: IDLE }),
+      { copied: 0, present: 9, expired: 2, clients: { copied: 0, present: 3 } },
+      "again: nothing new",
+    );
   });
 }
 
@@ -86,8 +101,21 @@ t.test("a session a page repeats (Redis SCAN may) is copied and counted once", a
     { sessions: [a, b], cursor: "1" },
     { sessions: [b], cursor: undefined },
   ];
-  const source = { sessionsAfter: async (cursor: string | undefined) => pages[cursor === undefined ? 0 : 1] } as unknown as Store;
-  t.same(await copySessions(source, target, { now: NOW, idleMs: IDLE }), { copied: 2, present: 0, expired: 0 });
+  const client = { id: "c1", metadata: {}, createdAt: NOW };
+  const clientPages = [
+    { clients: [client], cursor: "1" },
+    { clients: [client], cursor: undefined },
+  ];
+  const source = {
+    sessionsAfter: async (cursor: string | undefined) => pages[cursor === undefined ? 0 : 1],
+    clientsAfter: async (cursor: string | undefined) => clientPages[cursor === undefined ? 0 : 1],
+  } as unknown as Store;
+  t.same(await copySessions(source, target, { now: NOW, idleMs: IDLE }), {
+    copied: 2,
+    present: 0,
+    expired: 0,
+    clients: { copied: 1, present: 0 },
+  });
   t.same(
     await all(target),
     [a, b].sort((x, y) => x.id.localeCompare(y.id)),
@@ -131,7 +159,15 @@ t.test(
     const granted = session(0, { ...times, refresh: refresh(0), oauth: { clientId: "client-0", scope: "urn:matrix:client:api:*" } });
     const plain = session(1, { ...times, refresh: refresh(1) });
     for (const s of [granted, plain]) await source.createSession(s);
-    t.same(await copySessions(source, target, { now, idleMs: IDLE }), { copied: 2, present: 0, expired: 0 });
+    const client = { id: "client-0", metadata: { client_name: "Zero", redirect_uris: ["https://zero.example/cb"] }, createdAt: now };
+    await source.saveClient(client);
+    t.same(await copySessions(source, target, { now, idleMs: IDLE }), {
+      copied: 2,
+      present: 0,
+      expired: 0,
+      clients: { copied: 1, present: 0 },
+    });
+    t.same(await target.getClient(client.id), client, "its client too");
     t.same(await target.getSession(granted.id), granted);
     t.same(await target.getSession(plain.id), plain);
   },

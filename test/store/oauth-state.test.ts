@@ -249,6 +249,24 @@ for (const [name, open] of backends) {
     t.same(await reopened.getClient(web.id), replaced);
   });
 
+  t.test(`${name}: clientsAfter walks every client, page by page`, async (t) => {
+    const { store } = open(t);
+    t.same(await store.clientsAfter(undefined, 10), { clients: [], cursor: undefined }, "none yet");
+    const made = Array.from({ length: 7 }, (_, i) => ({ id: `client-${i}`, metadata: { n: i }, createdAt: Date.now() + i }));
+    for (const client of made) await store.saveClient(client);
+    const seen = new Map<string, OAuthClient>();
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.clientsAfter(cursor, 2);
+      for (const client of page.clients) seen.set(client.id, client);
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined && pages < 100_000);
+    t.equal(cursor, undefined, "the walk ends");
+    t.same(byId([...seen.values()]), made, "each client, as saved");
+  });
+
   t.test(`${name}: of 20 concurrent uses of a code exactly one is the first`, async (t) => {
     const fixture = open(t);
     const other = fixture.another();
