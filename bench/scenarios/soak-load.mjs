@@ -5,7 +5,7 @@
  *
  * Logins and refreshes come from as many loopback source addresses as the shipped per-address limits need
  * (read from the build: Synapse's login token bucket, 5 at once then one every ~5.5 minutes, takes about
- * 600 addresses for 5 logins/s over 11 minutes), and logins rotate over enough accounts for the per-account
+ * 660 addresses for 5 logins/s over 11 minutes), and logins rotate over enough accounts for the per-account
  * bucket: no limit is reached, every answer should be 200.
  */
 import { Client, Pool } from "undici";
