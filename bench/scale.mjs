@@ -18,6 +18,9 @@
  *   BENCH_SCALE_PIN [0]           1: worker i alone on CPU i-1 as far as this benchmark goes (taskset), the load
  *                                 generator, the upstream and the primary on the last CPU: with one worker it has
  *                                 CPU 0 to itself, with two the second shares the last CPU with the load
+ *   BENCH_SCALE_LIMITS [0]        1: rate limits on, the per-user limit raised so that the one token is never refused;
+ *                                 with `workers: 2` its counter lives in the primary (rate-limiter-flexible's
+ *                                 RateLimiterCluster): one IPC round trip through the primary per request
  *   BENCH_OUTPUT [scale]          results file name in bench/results/
  */
 import { execFileSync } from "node:child_process";
@@ -40,6 +43,7 @@ const settings = {
   seconds: positiveNumber("BENCH_SCALE_SECONDS", 10),
   connections: positiveNumber("BENCH_SCALE_CONNECTIONS", 50),
   pin: process.env.BENCH_SCALE_PIN === "1",
+  limits: process.env.BENCH_SCALE_LIMITS === "1",
 };
 const output = process.env.BENCH_OUTPUT ?? "scale";
 const began = performance.now();
@@ -172,7 +176,7 @@ async function startGateway(workers, upstreamPort) {
       `jwt: {secret: "bench-scale-secret-that-is-at-least-32-bytes"}`,
       `store: {type: sqlite, path: ${JSON.stringify(path.join(workDir, `gateway-${workers}.sqlite`))}}`,
       "tokens: {access_ttl: 1h}",
-      "rate_limits: {enabled: false}",
+      settings.limits ? "rate_limits: {per_user: {points: 1000000000, duration: 1m}}" : "rate_limits: {enabled: false}",
       "log: {level: warn, requests: false}",
       "",
     ].join("\n"),
@@ -222,7 +226,8 @@ function markdown(r) {
   return [
     `Run of ${r.date}: ${r.machine.cpus} (nproc ${r.machine.nproc}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}, ${r.machine.os}; ` +
       `1-min load average ${r.machine.loadAverage.start.toFixed(2)} at the start, ${r.machine.loadAverage.end.toFixed(2)} at the end. Total ${r.totalSeconds.toFixed(0)} s.`,
-    `GET ${WHOAMI} through the gateway's CLI (sqlite store, cached session, rate limits off, no request log); ` +
+    `GET ${WHOAMI} through the gateway's CLI (sqlite store, cached session, ` +
+      `${r.settings.limits ? "rate limits on with the per-user limit raised" : "rate limits off"}, no request log); ` +
       `${r.settings.loadGenerator}, ${r.settings.connections} keep-alive connections; ${r.settings.rounds} interleaved rounds × ${r.settings.seconds} s ` +
       `after ${WARMUP_SECONDS} s of warm-up each; medians of the rounds. CPUs: ${r.settings.sharing}.`,
     "",
