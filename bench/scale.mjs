@@ -1,265 +1,199 @@
 #!/usr/bin/env node
 /**
  * `npm run bench:scale`: does a second worker pay? Loads `GET /_matrix/client/v3/account/whoami` (a cached
- * session, proxied to a minimal upstream answering ~70 bytes) on the gateway with `workers: 1` and with
- * `workers: 2` (sqlite store, rate limits off, no request log), in interleaved rounds, and prints requests/s
- * and p50/p99 latency side by side. Loopback only; bounded to well under 2 minutes.
+ * session, proxied to the bench upstream) on the gateway started by its CLI with `workers: 1` and with
+ * `workers: 2` (node:cluster; sqlite store, rate limits off, no request log), in interleaved rounds, and prints
+ * requests/s, p50/p99 latency and the CPU time the gateway's processes spent per request side by side.
+ * Needs a build. Writes bench/results/BENCH_OUTPUT.{md,json}.
  *
- * The load generator (wrk when installed, else autocannon in this process: bench/lib/load.mjs) and the
- * upstream (a child process) run on the same
- * machine as the gateway, so they take part of its cores: read the ratio as "on this machine", not as
- * what two workers give on a machine of their own.
+ * Two workers need two cores, and the load generator (wrk when installed, else autocannon: bench/lib/load.mjs)
+ * and the upstream need some too: on a 2-core machine no arrangement gives the workers cores of their own.
+ * The CPU per request tells the two reasons for a ratio under 2× apart — the workers getting in each other's
+ * way (a request costing more with two) or cores they did not get — and gives the estimate for two free cores.
+ *
+ * Environment (defaults in brackets):
+ *   BENCH_SCALE_ROUNDS [3]        interleaved rounds per worker count
+ *   BENCH_SCALE_SECONDS [10]      measured seconds per round
+ *   BENCH_SCALE_CONNECTIONS [50]  keep-alive connections of the load generator
+ *   BENCH_SCALE_PIN [0]           1: worker i alone on CPU i-1 as far as this benchmark goes (taskset), the load
+ *                                 generator, the upstream and the primary on the last CPU: with one worker it has
+ *                                 CPU 0 to itself, with two the second shares the last CPU with the load
+ *   BENCH_SCALE_LIMITS [0]        1: rate limits on, the per-user limit raised so that the one token is never refused;
+ *                                 with `workers: 2` its counter lives in the primary (rate-limiter-flexible's
+ *                                 RateLimiterCluster): one IPC round trip through the primary per request
+ *   BENCH_OUTPUT [scale]          results file name in bench/results/
  */
-import { execFileSync, spawn } from "node:child_process";
-import fs from "node:fs";
-import http from "node:http";
-import net from "node:net";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { LOAD_GENERATOR, measure } from "./lib/load.mjs";
+import { cpuMicros, freePort, startNode, startProcess, stopAll } from "./lib/children.mjs";
+import { LOAD_GENERATOR, measure, median, warmUp } from "./lib/load.mjs";
+import { table, writeResults } from "./lib/report.mjs";
+import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
 
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), "..");
-const CLI = path.join(ROOT, "dist/src/cli.js");
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CLI = path.join(here, "..", "dist", "src", "cli.js");
 const WHOAMI = "/_matrix/client/v3/account/whoami";
-
-const ROUNDS = 3;
-const SECONDS = 10;
 const WARMUP_SECONDS = 2;
-const CONNECTIONS = 50;
-/** Whatever happens, stop before this (the brief: under 2 minutes). */
-const HARD_LIMIT_MS = 110_000;
 
-// ---------------------------------------------------------------------------------------------------
-// `node bench/scale.mjs upstream PORT`: the minimal homeserver, in a process of its own.
+const settings = {
+  rounds: positiveNumber("BENCH_SCALE_ROUNDS", 3),
+  seconds: positiveNumber("BENCH_SCALE_SECONDS", 10),
+  connections: positiveNumber("BENCH_SCALE_CONNECTIONS", 50),
+  pin: process.env.BENCH_SCALE_PIN === "1",
+  limits: process.env.BENCH_SCALE_LIMITS === "1",
+};
+const output = process.env.BENCH_OUTPUT ?? "scale";
+const began = performance.now();
+const loadAtStart = os.loadavg()[0];
+const say = (text) => console.log(`[${((performance.now() - began) / 1000).toFixed(0).padStart(3)} s] ${text}`);
 
-if (process.argv[2] === "upstream") {
-  const whoami = JSON.stringify({ user_id: "@bench:example.org", device_id: "BENCHDEVICE", is_guest: false });
-  const login = JSON.stringify({ user_id: "@bench:example.org", access_token: "upstream-bench-token", device_id: "BENCHDEVICE" });
-  const send = (res, status, body) => {
-    res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
-    res.end(body);
-  };
-  http
-    .createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        if (req.url === WHOAMI) return send(res, 200, whoami);
-        if (req.method === "POST" && req.url === "/_matrix/client/v3/login") return send(res, 200, login);
-        if (req.url === "/_matrix/client/versions") return send(res, 200, '{"versions":["v1.11"]}');
-        send(res, 404, '{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}');
-      });
-    })
-    .listen(Number(process.argv[3]), "127.0.0.1", () => process.send?.("ready"));
-} else {
-  await main();
+if (!existsSync(CLI)) {
+  console.error("bench:scale: dist/src/cli.js is missing: run `npm run build` first.");
+  process.exit(1);
+}
+const cpus = os.cpus().length;
+if (settings.pin && cpus < 2) throw new Error("BENCH_SCALE_PIN=1 needs at least 2 CPUs");
+const lastCpu = String(cpus - 1);
+const taskset = (cpu, pid) => execFileSync("taskset", ["-a", "-p", "-c", cpu, String(pid)], { stdio: "ignore" });
+// The load generator and the upstream are started by this process and inherit its CPU set.
+if (settings.pin) taskset(lastCpu, process.pid);
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), "matrix-auth-gateway-scale-"));
+process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
+let results;
+try {
+  results = await run();
+} finally {
+  await stopAll();
+  rmSync(workDir, { recursive: true, force: true });
+}
+writeResults(path.join(here, "results"), output, { markdown: markdown(results), json: results });
+if (results.failed) {
+  console.error("bench:scale: some requests failed (see errors / non-2xx)");
+  process.exitCode = 1;
 }
 
 // ---------------------------------------------------------------------------------------------------
 
-async function main() {
-  const started = Date.now();
-  const children = [];
-  const dirs = [];
-  const cleanup = () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-  };
-  const watchdog = setTimeout(() => {
-    console.error(`bench:scale: still running after ${HARD_LIMIT_MS / 1000} s: stopping`);
-    cleanup();
-    process.exit(1);
-  }, HARD_LIMIT_MS);
-  watchdog.unref();
-  process.on("SIGINT", () => {
-    cleanup();
-    process.exit(130);
-  });
+async function run() {
+  const upstream = await startNode("upstream", path.join(here, "servers", "upstream.mjs"));
+  const gateways = {};
+  for (const workers of [1, 2]) gateways[workers] = await startGateway(workers, upstream.port);
+  const sharing = settings.pin
+    ? `pinned (taskset): worker 1 on CPU 0, worker 2 on CPU ${lastCpu}; the primary, ${LOAD_GENERATOR} and the upstream on CPU ${lastCpu}`
+    : `not pinned: the workers, the primary, ${LOAD_GENERATOR} and the upstream share all ${cpus} CPUs as the scheduler sees fit`;
+  say(`gateways up (workers: 1 and 2); ${sharing}`);
+  for (const workers of [1, 2]) await warmUp(loadRun(gateways[workers]), WARMUP_SECONDS);
 
-  try {
-    if (!fs.existsSync(CLI)) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
-
-    const upstreamPort = await freePort();
-    const upstream = spawn(process.execPath, [SELF, "upstream", String(upstreamPort)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    children.push(upstream);
-    await new Promise((resolve, reject) => {
-      upstream.once("message", resolve);
-      upstream.once("exit", (code) => reject(new Error(`upstream exited (${code})`)));
-    });
-
-    const gateways = {};
-    for (const workers of [1, 2]) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-scale-${workers}-`));
-      dirs.push(dir);
-      const port = await freePort();
-      const file = path.join(dir, "gateway.yaml");
-      fs.writeFileSync(
-        file,
-        [
-          `workers: ${workers}`,
-          "server_name: example.org",
-          `listen: {host: 127.0.0.1, port: ${port}}`,
-          `upstream: {url: "http://127.0.0.1:${upstreamPort}"}`,
-          'jwt: {secret: "bench-scale-secret-that-is-at-least-32-bytes"}',
-          `store: {type: sqlite, path: "${path.join(dir, "gateway.sqlite")}"}`,
-          "rate_limits: {enabled: false}",
-          "log: {level: warn, requests: false}",
-          "",
-        ].join("\n"),
+  const rounds = { 1: [], 2: [] };
+  for (let round = 1; round <= settings.rounds; round++) {
+    // Alternate which goes first, so neither always gets the warmer machine.
+    for (const workers of round % 2 === 1 ? [1, 2] : [2, 1]) {
+      const gateway = gateways[workers];
+      const loadAverage = os.loadavg()[0];
+      const primaryCpu = () => (gateway.primary ? cpuMicros(gateway.primary) : 0);
+      const primaryBefore = primaryCpu();
+      const workersBefore = gateway.workers.map(cpuMicros);
+      const result = await measure(loadRun(gateway));
+      const perWorkerUs = gateway.workers.map((pid, i) => cpuMicros(pid) - workersBefore[i]);
+      const seconds = result.answered / result.requestsPerSec;
+      const row = {
+        rps: result.requestsPerSec,
+        p50Ms: result.p50Ms,
+        p99Ms: result.p99Ms,
+        cpuUs: result.proxyCpuUsPerReq,
+        primaryCpuUs: (primaryCpu() - primaryBefore) / result.answered,
+        cores: (result.proxyCpuUsPerReq * result.requestsPerSec) / 1e6,
+        workerCores: perWorkerUs.map((us) => us / 1e6 / seconds),
+        errors: result.errors,
+        non2xx: result.non2xx,
+        loadAverage,
+      };
+      rounds[workers].push(row);
+      say(
+        `round ${round}, ${workers} worker${workers > 1 ? "s" : ""}: ${row.rps.toFixed(0)} req/s, p99 ${row.p99Ms.toFixed(2)} ms, ` +
+          `${row.cpuUs.toFixed(0)} µs CPU/req (primary ${row.primaryCpuUs.toFixed(1)}), cores ${row.workerCores.map((c) => c.toFixed(2)).join(" + ")}, ` +
+          `load average ${loadAverage.toFixed(2)}`,
       );
-      const child = spawn(process.execPath, [CLI, "--config", file], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
-      children.push(child);
-      gateways[workers] = { port, child };
     }
-    for (const { port } of Object.values(gateways)) await waitForHealth(port);
-    for (const gateway of Object.values(gateways)) {
-      gateway.token = await loginOnce(gateway.port);
-      // The primary and its workers: their CPU time together is what the requests cost.
-      gateway.pids = [gateway.child.pid, ...childPids(gateway.child.pid)];
-    }
-
-    const cores = os.availableParallelism();
-    console.log(`bench:scale — GET ${WHOAMI} through the gateway (sqlite store, rate limits off, log.requests false, log level warn)`);
-    console.log(
-      `${cores} cores (os.availableParallelism). The load generator (${LOAD_GENERATOR === "wrk" ? "wrk, one thread" : "autocannon, one process"}, ${CONNECTIONS} keep-alive connections) ` +
-        `and the upstream (a minimal node http server answering ${whoamiBytes()} bytes) share these ${cores} cores with the gateway's workers.`,
-    );
-    console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s per worker count, after a ${WARMUP_SECONDS} s warm-up of each.`);
-    // Anything else running on the machine takes cores too: say how busy it was.
-    console.log(`load average before the first round: ${os.loadavg()[0].toFixed(2)} (1 min)\n`);
-
-    for (const workers of [1, 2]) await load(gateways[workers], WARMUP_SECONDS);
-
-    const results = { 1: [], 2: [] };
-    const header = ["round", "workers", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "cores", "errors", "non-2xx"];
-    const line = (cells) => cells.map((v, i) => (i < 2 ? String(v).padEnd(8) : String(v).padStart(i === 5 ? 12 : 9))).join("");
-    console.log(line(header));
-    for (let round = 1; round <= ROUNDS; round++) {
-      // Alternate which goes first, so neither always gets the warmer machine.
-      const order = round % 2 === 1 ? [1, 2] : [2, 1];
-      for (const workers of order) {
-        const result = await load(gateways[workers], SECONDS);
-        results[workers].push(result);
-        const row = [round, workers, result.rps.toFixed(0), result.p50, result.p99, result.cpuUs.toFixed(0), result.cores.toFixed(2)];
-        row.push(result.errors, result.non2xx);
-        console.log(line(row));
-      }
-    }
-
-    const median = (values) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      return sorted[Math.floor(sorted.length / 2)];
+  }
+  const summary = (workers) => {
+    const pick = (key) => median(rounds[workers].map((r) => r[key]));
+    return {
+      rps: pick("rps"),
+      p50Ms: pick("p50Ms"),
+      p99Ms: pick("p99Ms"),
+      cpuUs: pick("cpuUs"),
+      primaryCpuUs: pick("primaryCpuUs"),
+      cores: pick("cores"),
     };
-    const summary = (workers) => ({
-      rps: median(results[workers].map((r) => r.rps)),
-      p50: median(results[workers].map((r) => r.p50)),
-      p99: median(results[workers].map((r) => r.p99)),
-      cpuUs: median(results[workers].map((r) => r.cpuUs)),
-      cores: median(results[workers].map((r) => r.cores)),
-    });
-    const one = summary(1);
-    const two = summary(2);
-    console.log("\nmedian of the rounds:");
-    console.log(`  1 worker : ${one.rps.toFixed(0).padStart(6)} req/s   p50 ${one.p50} ms   p99 ${one.p99} ms`);
-    console.log(`  2 workers: ${two.rps.toFixed(0).padStart(6)} req/s   p50 ${two.p50} ms   p99 ${two.p99} ms`);
-    console.log(`  ratio 2 workers / 1 worker: ${(two.rps / one.rps).toFixed(2)}× requests/s`);
-    // What the ratio cannot say on shared cores: whether a worker's requests cost more when there are two
-    // (contention in the gateway), or whether the second worker simply got less than a core.
-    console.log(
-      `  gateway CPU per request: ${one.cpuUs.toFixed(0)} µs with 1 worker, ${two.cpuUs.toFixed(0)} µs with 2 (${(two.cpuUs / one.cpuUs).toFixed(2)}×); ` +
-        `cores the gateway got: ${one.cores.toFixed(2)} and ${two.cores.toFixed(2)}`,
-    );
-    // One worker is held to one core; two, given a core each, would each run at the CPU per request measured here.
-    console.log(
-      `  estimate on two free cores: 2 × ${one.cpuUs.toFixed(0)} ÷ ${two.cpuUs.toFixed(0)} = ${((2 * one.cpuUs) / two.cpuUs).toFixed(2)}×`,
-    );
-    console.log(
-      `(on ${cores} cores shared with the load generator and the upstream; load average after: ${os.loadavg()[0].toFixed(2)}; ` +
-        `done in ${((Date.now() - started) / 1000).toFixed(0)} s)`,
-    );
-    const failed = [...results[1], ...results[2]].some((r) => r.errors > 0 || r.non2xx > 0);
-    if (failed) {
-      console.error("bench:scale: some requests failed (see errors / non-2xx)");
-      process.exitCode = 1;
-    }
-  } finally {
-    clearTimeout(watchdog);
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once("exit", resolve);
-            child.kill("SIGTERM");
-            setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-          }),
-      ),
-    );
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** The child processes of `pid` (the gateway's workers), from /proc; none where /proc does not list them. */
-function childPids(pid) {
-  try {
-    return fs
-      .readdirSync(`/proc/${pid}/task`)
-      .flatMap((task) => fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/))
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function whoamiBytes() {
-  return Buffer.byteLength(JSON.stringify({ user_id: "@bench:example.org", device_id: "BENCHDEVICE", is_guest: false }));
-}
-
-async function load({ port, token, pids }, seconds) {
-  const run = {
-    port,
-    path: WHOAMI,
-    headers: { authorization: `Bearer ${token}` },
-    connections: CONNECTIONS,
-    durationSec: seconds,
-    proxyPid: pids,
   };
-  const result = await measure(run);
+  const one = summary(1);
+  const two = summary(2);
   return {
-    rps: result.requestsPerSec,
-    p50: result.p50Ms.toFixed(2),
-    p99: result.p99Ms.toFixed(2),
-    cpuUs: result.proxyCpuUsPerReq,
-    cores: (result.proxyCpuUsPerReq * result.requestsPerSec) / 1e6,
-    errors: result.errors,
-    non2xx: result.non2xx,
+    date: new Date().toISOString(),
+    machine: machineInfo(loadAtStart),
+    settings: { ...settings, loadGenerator: LOAD_GENERATOR, sharing },
+    one,
+    two,
+    // Paired round by round (the two ran seconds apart, under the same load from elsewhere).
+    ratios: rounds[2].map((r, i) => r.rps / rounds[1][i].rps),
+    ratio: two.rps / one.rps,
+    cpuRatio: two.cpuUs / one.cpuUs,
+    // One worker is held to one core; two, given a core each, would each run at the CPU per request measured here.
+    freeCoresEstimate: (2 * one.cpuUs) / two.cpuUs,
+    rounds,
+    failed: [...rounds[1], ...rounds[2]].some((r) => r.errors > 0 || r.non2xx > 0),
+    totalSeconds: (performance.now() - began) / 1000,
   };
 }
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+function loadRun(gateway) {
+  return {
+    port: gateway.port,
+    path: WHOAMI,
+    headers: { authorization: `Bearer ${gateway.token}` },
+    connections: settings.connections,
+    durationSec: settings.seconds,
+    proxyPid: gateway.primary ? [gateway.primary, ...gateway.workers] : gateway.workers,
+  };
 }
 
-async function waitForHealth(port) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/health`);
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
+/** The CLI with `workers: N`, once every worker answers; one login gives the token the load sends. */
+async function startGateway(workers, upstreamPort) {
+  const port = await freePort();
+  const file = path.join(workDir, `gateway-${workers}.yaml`);
+  writeFileSync(
+    file,
+    [
+      `workers: ${workers}`,
+      "server_name: bench.local",
+      `listen: {host: 127.0.0.1, port: ${port}}`,
+      `upstream: {url: "http://127.0.0.1:${upstreamPort}"}`,
+      `jwt: {secret: "bench-scale-secret-that-is-at-least-32-bytes"}`,
+      `store: {type: sqlite, path: ${JSON.stringify(path.join(workDir, `gateway-${workers}.sqlite`))}}`,
+      "tokens: {access_ttl: 1h}",
+      settings.limits ? "rate_limits: {per_user: {points: 1000000000, duration: 1m}}" : "rate_limits: {enabled: false}",
+      "log: {level: warn, requests: false}",
+      "",
+    ].join("\n"),
+  );
+  const { pid } = await startProcess(`gateway (workers: ${workers})`, process.execPath, [CLI, "--config", file], port);
+  // `workers: 1` serves in the process itself (no cluster, no primary).
+  let pids = workers === 1 ? [pid] : [];
+  for (let i = 0; pids.length < workers; i++) {
+    if (i === 200) throw new Error(`workers: ${workers}: ${pids.length} workers after 10 s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+    pids = childPids(pid);
   }
-  throw new Error(`the gateway on port ${port} did not answer /health within 10 s`);
-}
-
-async function loginOnce(port) {
+  const primary = workers === 1 ? undefined : pid;
+  if (settings.pin) {
+    if (primary) taskset(lastCpu, primary);
+    for (const [i, worker] of pids.entries()) taskset(String(Math.min(i, cpus - 1)), worker);
+  }
   const response = await fetch(`http://127.0.0.1:${port}/_matrix/client/v3/login`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -267,5 +201,64 @@ async function loginOnce(port) {
   });
   const body = await response.json();
   if (response.status !== 200) throw new Error(`login failed: ${response.status} ${JSON.stringify(body)}`);
-  return body.access_token;
+  return { port, primary, workers: pids, token: body.access_token };
+}
+
+/** The child processes of `pid` (the gateway's workers), from /proc. */
+function childPids(pid) {
+  return readdirSync(`/proc/${pid}/task`)
+    .flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/))
+    .filter(Boolean)
+    .map(Number);
+}
+
+function markdown(r) {
+  const f = (digits) => (v) => v.toFixed(digits);
+  const row = (workers, s) => [
+    String(workers),
+    f(0)(s.rps),
+    f(2)(s.p50Ms),
+    f(2)(s.p99Ms),
+    f(0)(s.cpuUs),
+    f(1)(s.primaryCpuUs),
+    f(2)(s.cores),
+  ];
+  return [
+    `Run of ${r.date}: ${r.machine.cpus} (nproc ${r.machine.nproc}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}, ${r.machine.os}; ` +
+      `1-min load average ${r.machine.loadAverage.start.toFixed(2)} at the start, ${r.machine.loadAverage.end.toFixed(2)} at the end. Total ${r.totalSeconds.toFixed(0)} s.`,
+    `GET ${WHOAMI} through the gateway's CLI (sqlite store, cached session, ` +
+      `${r.settings.limits ? "rate limits on with the per-user limit raised" : "rate limits off"}, no request log); ` +
+      `${r.settings.loadGenerator}, ${r.settings.connections} keep-alive connections; ${r.settings.rounds} interleaved rounds × ${r.settings.seconds} s ` +
+      `after ${WARMUP_SECONDS} s of warm-up each; medians of the rounds. CPUs: ${r.settings.sharing}.`,
+    "",
+    table(
+      ["workers", "req/s", "p50 ms", "p99 ms", "gateway CPU µs/req", "of which the primary", "cores the gateway got"],
+      [row(1, r.one), row(2, r.two)],
+    ),
+    "",
+    `- 2 workers ÷ 1 worker: **${r.ratio.toFixed(2)}×** the requests/s (round by round ${r.ratios.map((x) => `${x.toFixed(2)}×`).join(", ")}).`,
+    `- CPU per request with two workers ÷ with one: ${r.cpuRatio.toFixed(2)}×. Estimate for two free cores (each worker at the ` +
+      `two-worker cost, against one worker on one core): 2 × ${r.one.cpuUs.toFixed(0)} ÷ ${r.two.cpuUs.toFixed(0)} = ${r.freeCoresEstimate.toFixed(2)}×.`,
+    "",
+    "Rounds:",
+    "",
+    table(
+      ["workers", "round", "req/s", "p99 ms", "CPU µs/req", "primary µs/req", "cores per worker", "load average", "errors", "non-2xx"],
+      [1, 2].flatMap((workers) =>
+        r.rounds[workers].map((x, i) => [
+          String(workers),
+          String(i + 1),
+          f(0)(x.rps),
+          f(2)(x.p99Ms),
+          f(0)(x.cpuUs),
+          f(1)(x.primaryCpuUs),
+          x.workerCores.map(f(2)).join(" + "),
+          f(2)(x.loadAverage),
+          String(x.errors),
+          String(x.non2xx),
+        ]),
+      ),
+    ),
+    "",
+  ].join("\n");
 }

@@ -1,7 +1,9 @@
 /**
- * `npm run bench:sessions`: the session service with many sessions in the store (issue 8). Refresh on the
- * memory and sqlite stores with 1,000 and with BENCH_STORED_SESSIONS sessions stored (the same 1,000 rotating
- * round-robin, one caller): ops/s, p50/p99 of each `refresh()` call, CPU per operation, resident memory; then
+ * `npm run bench:sessions`: the session service with many sessions in the store (issues 8 and 16). Refresh with
+ * 1,000 and with BENCH_STORED_SESSIONS sessions stored (the same 1,000 rotating): through the gateway's HTTP
+ * server on sqlite (wrk, refreshes/s, p50/p99, the gateway's CPU per refresh), and the session service called
+ * directly on the memory and sqlite stores (one caller: ops/s, p50/p99 of each `refresh()` call, CPU per
+ * operation, resident memory); then
  * resident memory with 100,000 and BENCH_STORED_SESSIONS sessions in the store. About 3–5 minutes with the
  * defaults on 2 cores. Needs a build (`npm run build`). Prints the tables and writes
  * bench/results/BENCH_OUTPUT.{md,json}.
@@ -64,20 +66,61 @@ writeResults(resultsDir, output, { markdown: markdown(results), json: results })
 
 // ---------------------------------------------------------------------------------------------------
 
-function markdown({ date, machine, settings, totalSeconds, refresh, ratios, footprint }) {
+function markdown({ date, machine, settings, totalSeconds, refresh, ratios, footprint, notes }) {
   const fixed = (digits) => (v) => (v === undefined || Number.isNaN(v) ? "–" : v.toFixed(digits));
   const mib = (bytes) => (bytes === undefined ? "–" : (bytes / 1048576).toFixed(1));
-  const times = (v) => `${v.toFixed(2)}×`;
+  const times = (v) => (v === undefined || Number.isNaN(v) ? "–" : `${v.toFixed(2)}×`);
   const count = (row) => `${row.stored}${row.stored < row.requested ? ` of ${row.requested} (time cap)` : ""}`;
-  const ratio = Object.fromEntries(ratios.map((r) => [r.store, r]));
+  const ratio = (row) => ratios.find((r) => r.store === row.store && r.via === row.via);
+  const loads = (row) => row.rounds.map((r) => r.loadAverage.toFixed(1)).join(", ");
+  const direct = refresh.filter((r) => r.via === "direct");
+  const http = refresh.filter((r) => r.via === "http");
   return [
     `Run of ${date}: ${machine.cpus} (nproc ${machine.nproc}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; ` +
       `1-min load average ${machine.loadAverage.start.toFixed(1)} at the start, ${machine.loadAverage.end.toFixed(1)} at the end. ` +
       `Total time ${totalSeconds.toFixed(0)} s.`,
-    `Refresh: ${settings.rounds} interleaved rounds × ${settings.refreshSec} s measured per run (0.3 s warm-up each), medians of the rounds; ` +
-      "one caller rotating the refresh tokens of 1,000 sessions round-robin, spread evenly among the stored ones.",
+    `Refresh: ${settings.rounds} interleaved rounds × ${settings.refreshSec} s measured per run, medians of the rounds; ` +
+      "the refresh tokens of 1,000 sessions rotating, spread evenly among the stored ones. Sqlite stores filled in bulk in one " +
+      "transaction by a seed process (time to store).",
     "",
-    "### Refresh with many stored sessions (session service called directly)",
+    "### Refresh through HTTP (`POST /_matrix/client/v3/refresh`, the gateway on the sqlite store, one process)",
+    "",
+    `Logs at warn and rate limits off (the per-session limit, 10/min, would stop a chain at once). ${notes.http}`,
+    "",
+    table(
+      [
+        "stored sessions",
+        "time to store s",
+        "refreshes/s",
+        "p50 µs",
+        "p99 µs",
+        "gateway CPU µs/refresh",
+        "others on CPU 0",
+        "chains left",
+        "non-2xx + errors",
+        "RSS MiB",
+        "p99 ÷ 1,000 stored",
+        "load average by round",
+      ],
+      http.map((r) => [
+        count(r),
+        fixed(1)(r.fillSeconds),
+        fixed(0)(r.opsPerSec),
+        fixed(0)(r.p50Us),
+        fixed(0)(r.p99Us),
+        fixed(1)(r.cpuUsPerOp),
+        r.foreignShare === undefined ? "–" : `${(r.foreignShare * 100).toFixed(0)}%`,
+        `${r.chainsLeft} of ${r.rotated}`,
+        String(r.failed),
+        mib(r.rssBytes),
+        r.requested === 1000 ? "–" : times(ratio(r).p99Ratio),
+        loads(r),
+      ]),
+    ),
+    "",
+    "- chains left: a chain whose request was in flight when a run ended lost its newest token and drops out.",
+    "",
+    "### Refresh with many stored sessions (session service called directly, one caller)",
     "",
     table(
       [
@@ -92,8 +135,9 @@ function markdown({ date, machine, settings, totalSeconds, refresh, ratios, foot
         "CPU µs/op (system)",
         "process RSS MiB",
         "p99 ÷ 1,000 stored",
+        "load average by round",
       ],
-      refresh.map((r) => [
+      direct.map((r) => [
         r.store,
         count(r),
         fixed(1)(r.fillSeconds),
@@ -104,13 +148,14 @@ function markdown({ date, machine, settings, totalSeconds, refresh, ratios, foot
         fixed(0)(r.maxUs),
         `${fixed(1)(r.cpuUsPerOp)} (${fixed(1)(r.systemCpuUsPerOp)})`,
         mib(r.rssBytes),
-        r.requested === 1000 ? "–" : times(ratio[r.store].p99Ratio),
+        r.requested === 1000 ? "–" : times(ratio(r).p99Ratio),
+        loads(r),
       ]),
     ),
     "",
     ...ratios.map(
       (r) =>
-        `- ${r.store}: with ${settings.storedSessions} stored ÷ with 1,000, median of the rounds' ratios: p99 ${times(r.p99Ratio)} ` +
+        `- ${r.via === "http" ? "HTTP, " : ""}${r.store}: with ${settings.storedSessions} stored ÷ with 1,000, median of the rounds' ratios: p99 ${times(r.p99Ratio)} ` +
         `(round by round ${r.p99RoundRatios.map(times).join(", ")}; ratio of the medians ${times(r.p99RatioOfMedians)}), ` +
         `p50 ${times(r.p50Ratio)}, p99.9 ${times(r.p999Ratio)}, ops/s ${times(r.opsRatio)}, CPU/op ${times(r.cpuRatio)}.`,
     ),

@@ -1,25 +1,19 @@
 #!/usr/bin/env node
 /**
- * `npm run bench:soak`: issue 8's "resident memory stays flat (±10%) over a 2-minute loopback soak after
- * warm-up". Starts the bench upstream and the gateway as shipped (`defaults: true`: request log on, rate
- * limits on; sqlite store in a temporary directory), drives a mixed load at a fixed offered rate, and samples
- * the gateway's resident set size (VmRSS) every few seconds. Needs a build (`npm run build`). Writes
- * bench/results/soak.{md,json,svg}; exits 1 when the RSS left the band.
+ * `npm run bench:soak`: "resident memory stays flat (±10%) over a loopback soak after warm-up" (issue 8: 2 minutes,
+ * the default; issue 16: 10 minutes, BENCH_SOAK_SECONDS=600). Starts the bench upstream and the gateway as shipped
+ * (`defaults: true`: request log on, rate limits on; sqlite store in a temporary directory), drives a mixed load
+ * at a fixed offered rate (scenarios/soak-load.mjs), and samples the gateway's resident set size (VmRSS), its heap
+ * and the machine's load average every few seconds. Needs a build (`npm run build`). Writes
+ * bench/results/BENCH_SOAK_OUTPUT.{md,json,svg,csv}; exits 1 when the RSS left the band.
  *
- * The load (one open-loop generator in this process, on undici; every kind has a concurrency cap and a
- * request that would exceed it is skipped and counted, so a slow gateway never builds a backlog here):
- * - authenticated GET whoami and GET /sync (half each) with the tokens of BENCH_SOAK_SESSIONS sessions of
- *   distinct users (so the per-user limit, 600/min, is never reached), and a share with the newest tokens
- *   of the sessions logged in and refreshed below;
- * - POST login with `refresh_token: true` (the upstream answers it), users in turn from a pool sized so
- *   that no account logs in more than 3 times in the run (the per-account limit is 5 per 30 min);
- * - POST refresh of those logins' refresh tokens, each chain at most every REFRESH_INTERVAL_MS (the
- *   per-session limit is 10/min); only the newest 1.5 × rate × 10 s chains keep refreshing (older ones are
- *   clients that went away).
- * Logins and refreshes come from many loopback source addresses (127.0.1.x, 127.0.2.x): the per-address
- * limits (login 10/min, refresh 60/min) stay as shipped and are not reached. Sessions are thus created,
- * rotated and cached continuously, and the caches (session cache, verified tokens, limiter keys) see
- * new keys all the time.
+ * The load: authenticated GET whoami and GET /sync (half each) with the tokens of BENCH_SOAK_SESSIONS sessions of
+ * distinct users (so the per-user limit, 600/min, is never reached), and a share with the newest tokens of the
+ * sessions logged in and refreshed; POST login with `refresh_token: true` (the upstream answers it); POST refresh
+ * of those logins' refresh tokens, each chain at most every 10 s (the per-session limit is 10/min), only the
+ * newest chains (older ones are clients that went away). Logins and refreshes come from as many loopback source
+ * addresses as the shipped limits need. Sessions are thus created, rotated and cached continuously, and the
+ * caches (session cache, verified tokens, limiter keys) see new keys all the time.
  *
  * Environment (defaults in brackets):
  *   BENCH_SOAK_RATE [1500]          requests/s offered in total (logins and refreshes included)
@@ -32,40 +26,27 @@
  *   BENCH_SOAK_CONNECTIONS [64]     keep-alive connections (and concurrency cap) of the GETs, from 4 addresses
  *   BENCH_SOAK_TOLERANCE [10]       allowed deviation from the baseline, %
  *   BENCH_SOAK_OUTPUT [soak]        results are written to bench/results/BENCH_SOAK_OUTPUT.{md,json,svg}
+ *   BENCH_SOAK_NODE_FLAGS [unset]   Node/V8 flags for the gateway, e.g. "--max-semi-space-size=16" (diagnosis)
  *   BENCH_SOAK_FORCE_GC [unset]     1: a full GC before every sample (diagnosis: the RSS then shows what is kept,
  *                                   not garbage waiting for V8's next major GC)
  *
  * The gateway runs with `--inspect` on a free loopback port: this process reads its heap (`process.memoryUsage()`)
  * at every sample and forces one full GC after the soak, through the DevTools protocol.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Client, Pool, WebSocket } from "undici";
+import { WebSocket } from "undici";
 import { cpuMicros, freePort, rssBytes, startNode, stopAll } from "./lib/children.mjs";
 import { table, writeResults } from "./lib/report.mjs";
 import { machineInfo, positiveNumber } from "./lib/run-info.mjs";
+import { bandChart } from "./lib/svg.mjs";
+import { createLoad, REFRESH_INTERVAL_MS } from "./scenarios/soak-load.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, "results");
 
-const WHOAMI = "/_matrix/client/v3/account/whoami";
-const SYNC = "/_matrix/client/v3/sync";
-const LOGIN = "/_matrix/client/v3/login";
-const REFRESH = "/_matrix/client/v3/refresh";
-/** A chain is refreshed at most this often: 6/min, under the shipped per-session limit of 10/min. */
-const REFRESH_INTERVAL_MS = 10_000;
-/** Per-address budgets, under the shipped limits (login 10/min, refresh 60/min). */
-const LOGINS_PER_ADDRESS_MINUTE = 6;
-const REFRESHES_PER_ADDRESS_MINUTE = 40;
-/** Logins per account in the whole run, under the shipped per-account limit (5 per 30 min). */
-const LOGINS_PER_ACCOUNT = 3;
-/** Share of the GETs sent with the newest token of a logged-in chain instead of a seeded token. */
-const CHAIN_GET_SHARE = 0.15;
-const TICK_MS = 10;
-/** Source addresses of the GETs (127.0.0.1 and up). */
-const GET_ADDRESSES = 4;
 const MIB = 1024 * 1024;
 const mib = (bytes) => (bytes / MIB).toFixed(1);
 const pct = (fraction) => `${fraction >= 0 ? "+" : ""}${(fraction * 100).toFixed(1)}%`;
@@ -82,6 +63,7 @@ const settings = {
   connections: positiveNumber("BENCH_SOAK_CONNECTIONS", 64),
   tolerancePct: positiveNumber("BENCH_SOAK_TOLERANCE", 10),
   forceGc: process.env.BENCH_SOAK_FORCE_GC === "1",
+  gatewayFlags: process.env.BENCH_SOAK_NODE_FLAGS?.split(" ").filter(Boolean) ?? [],
 };
 settings.getRate = settings.rate - settings.loginRate - settings.refreshRate;
 if (settings.getRate <= 0) throw new Error("BENCH_SOAK_RATE must exceed the login and refresh rates");
@@ -122,6 +104,19 @@ try {
 clearTimeout(watchdog);
 
 writeResults(resultsDir, output, { markdown: markdown(results), json: results, svg: chart(results) });
+// The curve as CSV too, for a spreadsheet or a plotting tool.
+writeFileSync(
+  path.join(resultsDir, `${output}.csv`),
+  [
+    "t_s,phase,rss_mib,heap_used_mib,heap_total_mib,new_space_mib,old_space_mib,load_average_1min",
+    ...results.samples.map((x) =>
+      [x.t, x.phase, ...[x.rssBytes, x.heapUsedBytes, x.heapTotalBytes, x.newSpaceBytes, x.oldSpaceBytes].map(mib), x.loadAverage].join(
+        ",",
+      ),
+    ),
+    "",
+  ].join("\n"),
+);
 if (!results.memory.pass) process.exitCode = 1;
 
 // ---------------------------------------------------------------------------------------------------
@@ -139,12 +134,12 @@ async function soak() {
       store: { type: "sqlite", path: path.join(workDir, "gateway.sqlite") },
       defaults: true,
     },
-    { execArgv: [`--inspect=127.0.0.1:${inspectPort}`] },
+    { execArgv: [`--inspect=127.0.0.1:${inspectPort}`, ...settings.gatewayFlags] },
   );
   const inspector = await connectInspector(inspectPort);
   say(`gateway pid ${gateway.pid} (defaults: request log and rate limits on, sqlite store); seeding ${settings.sessions} sessions`);
   const { tokens: seeded } = await gateway.call({ cmd: "seed", count: settings.sessions, distinctUsers: true });
-  const load = createLoad(gateway.port, seeded);
+  const load = createLoad(gateway.port, seeded, settings);
 
   const samples = [];
   const sample = async (phase) => {
@@ -152,7 +147,19 @@ async function soak() {
     if (settings.forceGc) await inspector.collectGarbage();
     const rss = rssBytes(gateway.pid);
     const heap = await inspector.memoryUsage();
-    samples.push({ t: Math.round(t * 10) / 10, phase, rssBytes: rss, heapUsedBytes: heap.heapUsed, heapTotalBytes: heap.heapTotal });
+    samples.push({
+      t: Math.round(t * 10) / 10,
+      phase,
+      rssBytes: rss,
+      heapUsedBytes: heap.heapUsed,
+      heapTotalBytes: heap.heapTotal,
+      // V8's young generation grows (up to 128 MiB here) when many objects survive a scavenge, and keeps its size.
+      newSpaceBytes: heap.newSpace,
+      oldSpaceBytes: heap.oldSpace,
+      // Other work on the machine (the 1-minute load average) beside each reading: a loaded machine slows the
+      // gateway, and a slower gateway holds more requests (and their memory) in flight.
+      loadAverage: Math.round(os.loadavg()[0] * 100) / 100,
+    });
   };
 
   say(
@@ -236,7 +243,13 @@ async function connectInspector(port) {
   return {
     collectGarbage: () => send("HeapProfiler.collectGarbage"),
     async memoryUsage() {
-      const { result } = await send("Runtime.evaluate", { expression: "JSON.stringify(process.memoryUsage())", returnByValue: true });
+      const expression = `JSON.stringify({
+        ...process.memoryUsage(),
+        ...Object.fromEntries(process.getBuiltinModule("v8").getHeapSpaceStatistics()
+          .filter((s) => s.space_name === "new_space" || s.space_name === "old_space")
+          .map((s) => [s.space_name === "new_space" ? "newSpace" : "oldSpace", s.space_size])),
+      })`;
+      const { result } = await send("Runtime.evaluate", { expression, returnByValue: true });
       return JSON.parse(result.value);
     },
     close: () => socket.close(),
@@ -246,202 +259,6 @@ async function connectInspector(port) {
 async function sleepUntil(when) {
   const wait = when - performance.now();
   if (wait > 0) await sleep(wait);
-}
-
-/**
- * The load generator: per kind, the requests due at its rate since the phase began are sent every tick;
- * a request over the kind's concurrency cap is skipped and counted instead of queued.
- */
-function createLoad(port, seeded) {
-  const origin = `http://127.0.0.1:${port}`;
-  const timeouts = { headersTimeout: 10_000, bodyTimeout: 10_000, keepAliveTimeout: 30_000 };
-  // The GETs come from a few source addresses (the shipped cap of 64 requests in flight per address).
-  const gets = Array.from(
-    { length: GET_ADDRESSES },
-    (_, i) =>
-      new Pool(origin, {
-        connections: Math.ceil(settings.connections / GET_ADDRESSES),
-        pipelining: 1,
-        localAddress: `127.0.0.${i + 1}`,
-        ...timeouts,
-      }),
-  );
-  let nextGet = 0;
-  // One keep-alive connection per source address: each address is one client as far as the limits go.
-  const addresses = (third, count) =>
-    Array.from({ length: count }, (_, i) => new Client(origin, { localAddress: `127.0.${third}.${i + 1}`, ...timeouts }));
-  const loginClients = addresses(1, Math.ceil((settings.loginRate * 60) / LOGINS_PER_ADDRESS_MINUTE));
-  const refreshClients = addresses(2, Math.ceil((settings.refreshRate * 60) / REFRESHES_PER_ADDRESS_MINUTE));
-  const loginUsers = Math.ceil((settings.loginRate * (settings.warmupSec + settings.soakSec)) / LOGINS_PER_ACCOUNT) + 1;
-  let nextLogin = 0;
-  let nextRefresh = 0;
-  /** Logged-in clients, the one refreshed longest ago first: {user, accessToken, refreshToken, refreshedAt}. */
-  const chains = [];
-
-  const newStats = () => ({ sent: 0, answered: 0, ok: 0, statuses: {}, errors: 0, skipped: 0, notDue: 0, latencies: [] });
-  // whoami and sync share one concurrency cap: the GET connections.
-  const getSlots = { cap: settings.connections, inFlight: 0 };
-  const kinds = {
-    whoami: getSlots,
-    sync: getSlots,
-    login: { cap: loginClients.length, inFlight: 0 },
-    refresh: { cap: refreshClients.length, inFlight: 0 },
-  };
-  const stats = { warmup: {}, soak: {} };
-  for (const phase of Object.keys(stats)) for (const name of Object.keys(kinds)) stats[phase][name] = newStats();
-  let phase = "warmup";
-  let phaseStart = 0;
-  let due = { get: 0, login: 0, refresh: 0 };
-  let timer;
-
-  async function send(name, dispatcher, request, onBody) {
-    const kind = kinds[name];
-    const s = stats[phase][name];
-    if (kind.inFlight >= kind.cap) {
-      s.skipped++;
-      return;
-    }
-    kind.inFlight++;
-    s.sent++;
-    const started = performance.now();
-    try {
-      const { statusCode, body } = await dispatcher.request(request);
-      if (statusCode >= 200 && statusCode < 300 && onBody) await onBody(await body.json());
-      else await body.dump();
-      s.answered++;
-      s.statuses[statusCode] = (s.statuses[statusCode] ?? 0) + 1;
-      if (statusCode >= 200 && statusCode < 300) {
-        s.ok++;
-        s.latencies.push(performance.now() - started);
-      }
-    } catch {
-      s.errors++;
-    } finally {
-      kind.inFlight--;
-    }
-  }
-
-  function get() {
-    const chain = chains.length && Math.random() < CHAIN_GET_SHARE ? chains[Math.floor(Math.random() * chains.length)] : undefined;
-    const token = chain?.accessToken ?? seeded[Math.floor(Math.random() * seeded.length)];
-    const name = Math.random() < 0.5 ? "whoami" : "sync";
-    void send(name, gets[nextGet++ % gets.length], {
-      method: "GET",
-      path: name === "whoami" ? WHOAMI : SYNC,
-      headers: { authorization: `Bearer ${token}` },
-    });
-  }
-
-  function login() {
-    const user = `soak${nextLogin % loginUsers}`;
-    const client = loginClients[nextLogin++ % loginClients.length];
-    const body = JSON.stringify({
-      type: "m.login.password",
-      identifier: { type: "m.id.user", user },
-      password: "soak",
-      refresh_token: true,
-    });
-    void send("login", client, { method: "POST", path: LOGIN, headers: { "content-type": "application/json" }, body }, (answer) => {
-      chains.push({ user, accessToken: answer.access_token, refreshToken: answer.refresh_token, refreshedAt: performance.now() });
-      // Only the newest chains keep refreshing: the oldest client goes away.
-      if (chains.length > settings.chains) chains.shift();
-    });
-  }
-
-  function refresh() {
-    const head = chains[0];
-    if (!head || performance.now() - head.refreshedAt < REFRESH_INTERVAL_MS) {
-      stats[phase].refresh.notDue++;
-      return;
-    }
-    // Out of the list while in flight: no GET uses a token that is being replaced.
-    chains.shift();
-    const client = refreshClients[nextRefresh++ % refreshClients.length];
-    const body = JSON.stringify({ refresh_token: head.refreshToken });
-    void send("refresh", client, { method: "POST", path: REFRESH, headers: { "content-type": "application/json" }, body }, (answer) => {
-      head.accessToken = answer.access_token;
-      head.refreshToken = answer.refresh_token;
-      head.refreshedAt = performance.now();
-      chains.push(head);
-      if (chains.length > settings.chains) chains.shift();
-    });
-  }
-
-  function tick() {
-    const elapsed = (performance.now() - phaseStart) / 1000;
-    const fire = (key, rate, one) => {
-      // Requests due since the phase began; after a stall (this process starved of CPU) at most one
-      // second's worth is sent at once, the rest is dropped and counted as skipped.
-      let n = Math.floor(elapsed * rate) - due[key];
-      due[key] += n;
-      const burst = Math.ceil(rate);
-      if (n > burst) {
-        const dropped = n - burst;
-        if (key === "get") {
-          stats[phase].whoami.skipped += Math.ceil(dropped / 2);
-          stats[phase].sync.skipped += Math.floor(dropped / 2);
-        } else {
-          stats[phase][key].skipped += dropped;
-        }
-        n = burst;
-      }
-      for (let i = 0; i < n; i++) one();
-    };
-    fire("get", settings.getRate, get);
-    fire("login", settings.loginRate, login);
-    fire("refresh", settings.refreshRate, refresh);
-  }
-
-  return {
-    start(name) {
-      phase = name;
-      phaseStart = performance.now();
-      timer = setInterval(tick, TICK_MS);
-    },
-    /** A new phase: fresh counters, and the due counts start again from its beginning. */
-    phase(name) {
-      phase = name;
-      phaseStart = performance.now();
-      due = { get: 0, login: 0, refresh: 0 };
-    },
-    progress() {
-      const s = stats[phase];
-      const answered = Object.values(s).reduce((n, k) => n + k.answered, 0);
-      const non2xx = Object.values(s).reduce((n, k) => n + k.answered - k.ok, 0);
-      return `${answered} answered, ${non2xx} non-2xx, ${chains.length} chains`;
-    },
-    async stop() {
-      clearInterval(timer);
-      const deadline = performance.now() + 5000;
-      while (Object.values(kinds).some((k) => k.inFlight > 0) && performance.now() < deadline) await sleep(20);
-      await Promise.all([...gets, ...loginClients, ...refreshClients].map((d) => d.destroy()));
-    },
-    summary(soakSeconds) {
-      const out = {};
-      for (const [phaseName, byKind] of Object.entries(stats)) {
-        out[phaseName] = {};
-        for (const [name, s] of Object.entries(byKind)) {
-          const sorted = s.latencies.sort((a, b) => a - b);
-          const { latencies, ...rest } = s;
-          out[phaseName][name] = {
-            ...rest,
-            perSecond: phaseName === "soak" ? s.answered / soakSeconds : undefined,
-            p50Ms: percentile(sorted, 0.5),
-            p99Ms: percentile(sorted, 0.99),
-          };
-        }
-      }
-      out.loginUsers = loginUsers;
-      out.loginAddresses = loginClients.length;
-      out.refreshAddresses = refreshClients.length;
-      return out;
-    },
-  };
-}
-
-function percentile(sorted, q) {
-  if (sorted.length === 0) return undefined;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /** Baseline, extremes, deviation and least-squares trend of the soak samples (warm-up samples left out). */
@@ -536,6 +353,7 @@ function markdown(r) {
     `- After the load stopped and one full GC (forced through the inspector): RSS ${mib(m.afterGc.rssBytes)} MiB ` +
       `(${pct(m.afterGc.rssBytes / base - 1)} against the baseline), heap used ${mib(m.afterGc.heapUsedBytes)} MiB ` +
       `(${mib(r.samples.find((x) => x.phase === "soak").heapUsedBytes)} MiB at the baseline sample).`,
+    ...(s.gatewayFlags.length ? [`- The gateway ran with \`${s.gatewayFlags.join(" ")}\` (BENCH_SOAK_NODE_FLAGS).`] : []),
     ...(s.forceGc
       ? ["- BENCH_SOAK_FORCE_GC=1: a full GC was forced before every sample (diagnosis run, not the issue's measurement)."]
       : []),
@@ -545,7 +363,7 @@ function markdown(r) {
     "### Samples",
     "",
     table(
-      ["t s", "phase", "RSS MiB", "vs baseline", "heap used MiB", "heap total MiB"],
+      ["t s", "phase", "RSS MiB", "vs baseline", "heap used MiB", "heap total MiB", "new space MiB", "old space MiB", "load average"],
       r.samples.map((x) => [
         x.t.toFixed(0),
         x.phase,
@@ -553,55 +371,26 @@ function markdown(r) {
         x.phase === "soak" ? pct(x.rssBytes / base - 1) : "–",
         mib(x.heapUsedBytes),
         mib(x.heapTotalBytes),
+        mib(x.newSpaceBytes),
+        mib(x.oldSpaceBytes),
+        x.loadAverage === undefined ? "–" : x.loadAverage.toFixed(2),
       ]),
     ),
     "",
   ].join("\n");
 }
 
-/** RSS over time as a small line chart: the ±tolerance band around the baseline, warm-up shaded. */
+/** RSS over time: the ±tolerance band around the baseline, warm-up shaded (bench/lib/svg.mjs). */
 function chart(r) {
-  const width = 720;
-  const height = 320;
-  const left = 60;
-  const right = 20;
-  const top = 50;
-  const bottom = 40;
   const m = r.memory;
   const base = m.baselineBytes / MIB;
-  const band = base * (m.tolerancePct / 100);
-  const points = r.samples.map((s) => ({ t: s.t, v: s.rssBytes / MIB }));
-  const tMin = Math.min(0, ...points.map((p) => p.t));
-  const tMax = Math.max(1, ...points.map((p) => p.t));
-  const vMin = Math.min(base - band * 1.5, ...points.map((p) => p.v));
-  const vMax = Math.max(base + band * 1.5, ...points.map((p) => p.v));
-  const x = (t) => left + ((t - tMin) / (tMax - tMin)) * (width - left - right);
-  const y = (v) => top + (1 - (v - vMin) / (vMax - vMin)) * (height - top - bottom);
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${left}" y="22" font-size="15" font-weight="bold">gateway RSS under ${r.settings.rate} req/s (loopback soak): ${m.pass ? "PASS" : "FAIL"}</text>`,
-    `<text x="${left}" y="40" fill="#555">${r.date.slice(0, 10)} · nproc ${r.machine.nproc} · Node ${r.machine.node} · band ±${m.tolerancePct}% of the baseline ${base.toFixed(1)} MiB</text>`,
-    `<rect x="${x(tMin).toFixed(1)}" y="${top}" width="${(x(0) - x(tMin)).toFixed(1)}" height="${height - top - bottom}" fill="#f0f0f0"/>`,
-    `<rect x="${x(0).toFixed(1)}" y="${y(base + band).toFixed(1)}" width="${(x(tMax) - x(0)).toFixed(1)}" height="${(y(base - band) - y(base + band)).toFixed(1)}" fill="#e3f0e3"/>`,
-    `<line x1="${x(0).toFixed(1)}" x2="${x(tMax).toFixed(1)}" y1="${y(base).toFixed(1)}" y2="${y(base).toFixed(1)}" stroke="#5a9e5a" stroke-dasharray="4 3"/>`,
-  ];
-  for (let i = 0; i <= 4; i++) {
-    const v = vMin + ((vMax - vMin) * i) / 4;
-    parts.push(`<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${v.toFixed(0)}</text>`);
-  }
-  // Ticks on round seconds: the smallest step that gives at most 8 of them.
-  const step = [5, 10, 20, 30, 60, 120, 300, 600].find((s) => (tMax - tMin) / s <= 8) ?? 1200;
-  for (let t = Math.ceil(tMin / step) * step; t <= tMax; t += step) {
-    parts.push(`<text x="${x(t).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle" fill="#555">${t}</text>`);
-  }
-  parts.push(
-    `<text x="${width - right}" y="${height - 6}" text-anchor="end" fill="#555">seconds from the baseline (grey: warm-up)</text>`,
-    `<text x="14" y="${top + (height - top - bottom) / 2}" transform="rotate(-90 14 ${top + (height - top - bottom) / 2})" text-anchor="middle" fill="#555">RSS MiB</text>`,
-    `<polyline fill="none" stroke="#e07b39" stroke-width="2" points="${points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ")}"/>`,
-    ...points.map((p) => `<circle cx="${x(p.t).toFixed(1)}" cy="${y(p.v).toFixed(1)}" r="2.5" fill="#e07b39"/>`),
-    "</svg>",
-    "",
-  );
-  return parts.join("\n");
+  return bandChart({
+    title: `gateway RSS under ${r.settings.rate} req/s (loopback soak): ${m.pass ? "PASS" : "FAIL"}`,
+    subtitle: `${r.date.slice(0, 10)} · nproc ${r.machine.nproc} · Node ${r.machine.node} · band ±${m.tolerancePct}% of the baseline ${base.toFixed(1)} MiB`,
+    points: r.samples.map((s) => ({ t: s.t, v: s.rssBytes / MIB })),
+    baseline: base,
+    band: base * (m.tolerancePct / 100),
+    xLabel: "seconds from the baseline (grey: warm-up)",
+    yLabel: "RSS MiB",
+  });
 }

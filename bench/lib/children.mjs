@@ -33,9 +33,10 @@ function remember(child, name) {
 /**
  * Forks a Node script that answers `{type: "ready", port}` over IPC once it listens on 127.0.0.1.
  * `options` reaches the script as JSON in argv[2]. Returns `{pid, port, call, stop}`; `call(message)` sends
- * an IPC request and resolves with the child's reply (`{id, ...}`).
+ * an IPC request and resolves with the child's reply (`{id, ...}`). `startTimeoutMs`: longer for a child started
+ * beside CPU-heavy work (the fills of bench:sessions).
  */
-export function startNode(name, script, options = {}, { execArgv = [] } = {}) {
+export function startNode(name, script, options = {}, { execArgv = [], startTimeoutMs = START_TIMEOUT_MS } = {}) {
   const child = fork(script, [JSON.stringify(options)], { stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv });
   const entry = remember(child, name);
   let nextId = 1;
@@ -66,10 +67,7 @@ export function startNode(name, script, options = {}, { execArgv = [] } = {}) {
       child.kill("SIGKILL");
       reject(error);
     };
-    const timer = setTimeout(
-      () => fail(new Error(`${name} did not start within ${START_TIMEOUT_MS} ms\n${entry.stderr}`)),
-      START_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => fail(new Error(`${name} did not start within ${startTimeoutMs} ms\n${entry.stderr}`)), startTimeoutMs);
     child.once("exit", (code, signal) => fail(new Error(`${name} exited before it was ready (${code ?? signal})\n${entry.stderr}`)));
     child.on("message", (message) => {
       if (message?.type !== "ready" || settled) return;

@@ -40,6 +40,10 @@ export const LOAD_GENERATOR = (() => {
  * @param {number} run.connections
  * @param {number} run.durationSec
  * @param {number} [run.rate]        requests/s offered in total (autocannon `overallRate`); unset: as fast as answered
+ * @param {string[]} [run.refreshChains]  refresh tokens, one per chain: each request is `POST run.path` with
+ *                                   `{"refresh_token": …}` from the head of the queue, and the answer's
+ *                                   `refresh_token` joins its tail (a chain whose answer is not 200, or is still
+ *                                   in flight when the run ends, drops out). Replaced in place by the newest tokens.
  * @param {number | number[]} [run.proxyPid]  the process (or processes: a primary and its workers) whose CPU
  *                                   time is charged to each request
  * @param {number} [run.upstreamPid]
@@ -104,8 +108,15 @@ async function measureWithWrk(run) {
   };
 }
 
+/** Lua for wrk: the run's summary as one JSON line (the function's `end` is the caller's). */
+const WRK_DONE = `done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\nWRK_JSON {"requests":%d,"p50":%d,"p99":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\\n',
+    summary.requests, latency:percentile(50), latency:percentile(99), e.connect, e.read, e.write, e.status, e.timeout))`;
+
 /** Lua for wrk: the request (method, body, headers), tokens rotated per request, a JSON summary at the end. */
 function wrkScript(run) {
+  if (run.refreshChains) return wrkChainScript(run);
   const request = { method: run.method ?? "GET", path: run.path, headers: run.headers ?? {}, body: run.body };
   const lua = [
     `local method, path, body = ${luaString(request.method)}, ${luaString(request.path)}, ${request.body === undefined ? "nil" : luaString(request.body)}`,
@@ -121,13 +132,43 @@ function wrkScript(run) {
   return wrk.format(method, path, headers, body)
 end`
       : "local fixed = nil\nrequest = function()\n  fixed = fixed or wrk.format(method, path, headers, body)\n  return fixed\nend",
-    `done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('\\nWRK_JSON {"requests":%d,"p50":%d,"p99":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\\n',
-    summary.requests, latency:percentile(50), latency:percentile(99), e.connect, e.read, e.write, e.status, e.timeout))
+    `${WRK_DONE}
 end`,
   ];
   return lua.join("\n");
+}
+
+/**
+ * Lua for wrk: refresh chains. wrk cannot tell which connection an answer came on, so the tokens wait in one
+ * queue (globals: `done` reads them from the thread's state) and each answer's new token joins its tail.
+ */
+function wrkChainScript(run) {
+  return `queue = {${run.refreshChains.map(luaString).join(",\n")}}
+head, tail = 1, #queue
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+local headers = {["Content-Type"] = "application/json"}
+request = function()
+  local token = queue[head] or "magr_none"
+  queue[head] = nil
+  head = head + 1
+  return wrk.format("POST", ${luaString(run.path)}, headers, '{"refresh_token":"' .. token .. '"}')
+end
+response = function(status, _, body)
+  local token = status == 200 and string.match(body, '"refresh_token":"([^"]+)"')
+  if token then
+    tail = tail + 1
+    queue[tail] = token
+  end
+end
+${WRK_DONE}
+  for _, thread in ipairs(threads) do
+    local q, h, t = thread:get("queue"), thread:get("head"), thread:get("tail")
+    local left = {}
+    for i = h, t do if q[i] then left[#left + 1] = q[i] end end
+    io.write("WRK_CHAINS " .. table.concat(left, " ") .. "\\n")
+  end
+end`;
 }
 
 const luaString = (text) =>
@@ -157,6 +198,8 @@ function wrk(run) {
       const line = out.split("\n").find((l) => l.startsWith("WRK_JSON "));
       if (code !== 0 || !line) return reject(new Error(`wrk failed (exit ${code}):\n${out}`));
       const summary = JSON.parse(line.slice(9));
+      const chains = out.split("\n").find((l) => l.startsWith("WRK_CHAINS "));
+      if (run.refreshChains) run.refreshChains.splice(0, Infinity, ...(chains?.slice(11).split(" ").filter(Boolean) ?? []));
       resolve({ ...summary, p50Us: summary.p50, p99Us: summary.p99 });
     });
   });
@@ -165,6 +208,16 @@ function wrk(run) {
 function fire(run, onResponse) {
   const request = { method: run.method ?? "GET", path: run.path, headers: run.headers ?? {} };
   if (run.body !== undefined) request.body = run.body;
+  if (run.refreshChains) {
+    // The same queue as wrk's (wrkChainScript), kept in the array itself.
+    const queue = run.refreshChains;
+    request.method = "POST";
+    request.headers = { ...request.headers, "content-type": "application/json" };
+    request.setupRequest = (req) => ({ ...req, body: JSON.stringify({ refresh_token: queue.shift() ?? "magr_none" }) });
+    request.onResponse = (status, body) => {
+      if (status === 200) queue.push(JSON.parse(body).refresh_token);
+    };
+  }
   if (run.tokens?.length) {
     let next = 0;
     const tokens = run.tokens;

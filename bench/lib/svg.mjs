@@ -1,5 +1,6 @@
 /**
- * A hand-written SVG bar chart: panels of horizontal bars, two panels a line, each panel on its own scale.
+ * Hand-written SVG charts: panels of horizontal bars (two panels a line, each panel on its own scale), and a
+ * line over time with a band around a baseline (the memory soak).
  */
 
 const PANEL_WIDTH = 660;
@@ -72,5 +73,53 @@ function panel({ title, format, bars }, x, y) {
     parts.push(`<text x="${(LABEL_WIDTH + barWidth + 5).toFixed(1)}" y="${textY}">${xml(format(value))}</text>`);
   });
   parts.push("</g>");
+  return parts.join("\n");
+}
+
+/**
+ * A line over time with a band (baseline ± band) and the part before t = 0 shaded (a warm-up).
+ * @param {{title: string, subtitle: string, points: {t: number, v: number}[], baseline: number, band: number,
+ *   xLabel: string, yLabel: string}} chart
+ */
+export function bandChart({ title, subtitle, points, baseline, band, xLabel, yLabel }) {
+  const width = 720;
+  const height = 320;
+  const left = 60;
+  const right = 20;
+  const top = 50;
+  const bottom = 40;
+  const tMin = Math.min(0, ...points.map((p) => p.t));
+  const tMax = Math.max(1, ...points.map((p) => p.t));
+  const vMin = Math.min(baseline - band * 1.5, ...points.map((p) => p.v));
+  const vMax = Math.max(baseline + band * 1.5, ...points.map((p) => p.v));
+  const x = (t) => left + ((t - tMin) / (tMax - tMin)) * (width - left - right);
+  const y = (v) => top + (1 - (v - vMin) / (vMax - vMin)) * (height - top - bottom);
+  const middle = top + (height - top - bottom) / 2;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${left}" y="22" font-size="15" font-weight="bold">${xml(title)}</text>`,
+    `<text x="${left}" y="40" fill="#555">${xml(subtitle)}</text>`,
+    `<rect x="${x(tMin).toFixed(1)}" y="${top}" width="${(x(0) - x(tMin)).toFixed(1)}" height="${height - top - bottom}" fill="#f0f0f0"/>`,
+    `<rect x="${x(0).toFixed(1)}" y="${y(baseline + band).toFixed(1)}" width="${(x(tMax) - x(0)).toFixed(1)}" height="${(y(baseline - band) - y(baseline + band)).toFixed(1)}" fill="#e3f0e3"/>`,
+    `<line x1="${x(0).toFixed(1)}" x2="${x(tMax).toFixed(1)}" y1="${y(baseline).toFixed(1)}" y2="${y(baseline).toFixed(1)}" stroke="#5a9e5a" stroke-dasharray="4 3"/>`,
+  ];
+  for (let i = 0; i <= 4; i++) {
+    const v = vMin + ((vMax - vMin) * i) / 4;
+    parts.push(`<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${v.toFixed(0)}</text>`);
+  }
+  // Ticks on round seconds: the smallest step that gives at most 8 of them.
+  const step = [5, 10, 20, 30, 60, 120, 300, 600].find((s) => (tMax - tMin) / s <= 8) ?? 1200;
+  for (let t = Math.ceil(tMin / step) * step; t <= tMax; t += step) {
+    parts.push(`<text x="${x(t).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle" fill="#555">${t}</text>`);
+  }
+  parts.push(
+    `<text x="${width - right}" y="${height - 6}" text-anchor="end" fill="#555">${xml(xLabel)}</text>`,
+    `<text x="14" y="${middle}" transform="rotate(-90 14 ${middle})" text-anchor="middle" fill="#555">${xml(yLabel)}</text>`,
+    `<polyline fill="none" stroke="#e07b39" stroke-width="2" points="${points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ")}"/>`,
+    ...points.map((p) => `<circle cx="${x(p.t).toFixed(1)}" cy="${y(p.v).toFixed(1)}" r="2.5" fill="#e07b39"/>`),
+    "</svg>",
+    "",
+  );
   return parts.join("\n");
 }

@@ -34,6 +34,7 @@ import { createStore } from "../../dist/src/store/index.js";
 import { announce, answerCalls, childOptions, exitOnSignal } from "../lib/child.mjs";
 
 const options = childOptions();
+// The JWT secret is also the store's key: scenarios/sessions.mjs (SEED_JWT_SECRET) gives a gateway the same one.
 const storeYaml = options.store === "sqlite" ? `{type: sqlite, path: ${JSON.stringify(options.path)}}` : "{type: memory}";
 const config = parseConfig(
   ["server_name: bench.local", `jwt: {secret: "${"k".repeat(48)}"}`, `store: ${storeYaml}`].join("\n"),

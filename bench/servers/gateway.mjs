@@ -5,6 +5,8 @@
  *   upstream    the upstream's URL
  *   store       {type: "sqlite" | "memory", path?}
  *   cache       {size, ttl, verified} for store.cache_size / store.cache_ttl / jwt.verified_cache_size (defaults: the gateway's)
+ *   jwtSecret   the JWT secret (default: a random one); also the store's key, so a gateway given the secret of
+ *               bench/scenarios/session-service.mjs can open the sessions a "seed" child stored
  *   defaults    true: logging and rate limits as shipped (log level info, one line per request, limits on);
  *               false: `log: {level: warn, requests: false}` and `rate_limits: {enabled: false}`
  *
@@ -34,7 +36,7 @@ const yaml = [
   "listen: {host: 127.0.0.1, port: 0}",
   "workers: 1",
   `upstream: {url: ${JSON.stringify(options.upstream)}}`,
-  `jwt: {secret: "${randomBytes(32).toString("hex")}"${options.cache?.verified === undefined ? "" : `, verified_cache_size: ${options.cache.verified}`}}`,
+  `jwt: {secret: ${JSON.stringify(options.jwtSecret ?? randomBytes(32).toString("hex"))}${options.cache?.verified === undefined ? "" : `, verified_cache_size: ${options.cache.verified}`}}`,
   // Long enough that no token expires during a lengthened run.
   "tokens: {access_ttl: 1h}",
   `store: {${storeYaml.join(", ")}}`,
