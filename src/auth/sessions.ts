@@ -114,6 +114,12 @@ export function createSessionService(options: SessionServiceOptions) {
     return active;
   };
 
+  /** A session read from the store on a cache miss: remembered, or the token refused when it is gone. */
+  const storedSession = (record: RequestSession | undefined, userId: string): ActiveSession => {
+    if (!record) throw unknownToken();
+    return ownedBy(remember(record), userId);
+  };
+
   const grant = (session: SessionRecord, refreshToken: string | undefined, ttlMs: number): TokenGrant => {
     // One reading of the clock: a second one a millisecond later would report 299999 for a 5m lifetime.
     const now = clock.now();
@@ -186,10 +192,10 @@ export function createSessionService(options: SessionServiceOptions) {
       const cached = cache.get<ActiveSession>(claims.sid);
       onCacheLookup?.(cached !== undefined);
       if (cached !== undefined) return ownedBy(cached, claims.sub);
-      return store.getRequestSession(claims.sid).then((record) => {
-        if (!record) throw unknownToken();
-        return ownedBy(remember(record), claims.sub);
-      });
+      // SQLite answers a miss synchronously too (store.ts): no promise then.
+      const found = store.getRequestSession(claims.sid);
+      if (found instanceof Promise) return found.then((record) => storedSession(record, claims.sub));
+      return storedSession(found, claims.sub);
     },
 
     /** Ends one session; returns it so the caller can log its upstream session out. */

@@ -64,11 +64,11 @@ function upstreamHeaders(
     if (name.length === 10 && name.toLowerCase() === "connection") named = connectionNamed(raw[i + 1]) ?? named;
   }
   // The gateway's own fields (`RateLimit-*`) replace the upstream's of the same name, in any case.
-  const own = options?.responseHeaders && hasFields(options.responseHeaders) ? RATE_LIMIT_FIELDS : undefined;
+  const own = options?.responseHeaders !== undefined && hasFields(options.responseHeaders);
   const headers = newHeaderFields<string | string[]>();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (isResponseHopByHop(name) || named?.has(name.toLowerCase()) || own?.has(name.toLowerCase())) continue;
+    if (isResponseHopByHop(name) || named?.has(name.toLowerCase()) || (own && isRateLimitField(name))) continue;
     if (bodyLength !== undefined && name.length === 14 && name.toLowerCase() === "content-length") continue;
     if (name.length === 12 && name.toLowerCase() === "x-request-id") continue;
     const value = raw[i + 1] as string;
@@ -85,6 +85,11 @@ function upstreamHeaders(
 
 /** The gateway's own response fields (`ForwardOptions.responseHeaders`), lower-cased: a constant, not a Set per request. */
 const RATE_LIMIT_FIELDS: ReadonlySet<string> = new Set(["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]);
+
+/** Lower-cases only names as long as `RateLimit-Limit`/`-Reset` (15) or `-Remaining` (19): one string per field spared. */
+function isRateLimitField(name: string): boolean {
+  return (name.length === 15 || name.length === 19) && RATE_LIMIT_FIELDS.has(name.toLowerCase());
+}
 
 function hasFields(fields: Readonly<Record<string, string>>): boolean {
   for (const _ in fields) return true;

@@ -1,13 +1,15 @@
 /**
- * The one place where rate limiters are built (rate-limiter-flexible). Policies ask for a limiter by
- * name and limit; the backend is chosen here and nowhere else:
- * - memory: one process (the default);
+ * The one place where rate limiters are built. Policies ask for a limiter by name and limit; the backend is
+ * chosen here and nowhere else:
+ * - memory: one process (the default), counted synchronously (fixed-window.ts, token-bucket.ts);
  * - cluster: several workers of one machine share counters through the primary process (IPC);
  * - redis: several gateway instances share counters in Redis; when Redis is down each instance falls
  *   back to its own in-memory counters (the insurance limiter) and returns to Redis when it is back.
+ * Cluster and Redis counters are rate-limiter-flexible's, answered by a promise.
  */
 import type { Redis } from "ioredis";
 import { RateLimiterCluster, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { fixedWindowLimiter } from "./fixed-window.js";
 import { tokenBucketLimiter } from "./token-bucket.js";
 
 export interface Limit {
@@ -55,6 +57,11 @@ export interface Limiter {
   readonly name: string;
   /** Counts one request against `key`. */
   consume(key: string): Promise<LimitState>;
+  /**
+   * The same count answered at once, by limiters whose counters live in this process (undefined for Redis and
+   * cluster counters). Its state is rewritten by the next call on the same limiter: read it before that.
+   */
+  consumeNow?: ((key: string) => LimitState) | undefined;
   /** Forgets `key` (a successful login clears its failure counter). */
   reset(key: string): Promise<void>;
   /** Gives back one point counted in advance for a request that turned out not to count (nothing once the window is over). */
@@ -64,9 +71,7 @@ export interface Limiter {
 export type LimiterFactory = (name: string, limit: Limit) => Limiter;
 
 export const memoryLimiters: LimiterFactory = (name, limit) =>
-  limit.perSecond !== undefined
-    ? tokenBucketLimiter(name, { ...limit, perSecond: limit.perSecond })
-    : wrap(name, limit, new RateLimiterMemory(flexibleOptions(name, limit)));
+  limit.perSecond !== undefined ? tokenBucketLimiter(name, { ...limit, perSecond: limit.perSecond }) : fixedWindowLimiter(name, limit);
 
 const flexibleOptions = (name: string, limit: Limit) => ({
   keyPrefix: name,
@@ -96,14 +101,15 @@ export function redisLimiters(client: Redis, prefix: string): LimiterFactory {
     );
 }
 
-interface FlexibleLimiter {
+export interface FlexibleLimiter {
   consume(key: string, points?: number): Promise<RateLimiterRes>;
   get(key: string): Promise<RateLimiterRes | null>;
   delete(key: string): Promise<boolean>;
   reward(key: string, points?: number): Promise<RateLimiterRes>;
 }
 
-function wrap(name: string, limit: Limit, limiter: FlexibleLimiter): Limiter {
+/** A rate-limiter-flexible limiter in the gateway's terms (exported for the tests that hold the in-process counters to it). */
+export function wrap(name: string, limit: Limit, limiter: FlexibleLimiter): Limiter {
   const state = (res: RateLimiterRes, allowed: boolean): LimitState => ({
     policy: name,
     allowed,

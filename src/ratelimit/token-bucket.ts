@@ -9,7 +9,8 @@
  * Time is `Date.now()`, as rate-limiter-flexible's memory store reads it, so both kinds of limiter follow the
  * same clock (the tests move it by hand).
  */
-import type { Limit, Limiter, LimitState } from "./limiter.js";
+import { type SyncLimiter, sweepInterval } from "./fixed-window.js";
+import type { Limit, LimitState } from "./limiter.js";
 
 interface Bucket {
   tokens: number;
@@ -20,42 +21,62 @@ interface Bucket {
 /** Buckets that have refilled completely are forgotten once this many are kept (a full bucket is the default). */
 const SWEEP_ABOVE = 10_000;
 
-export function tokenBucketLimiter(name: string, limit: Limit & { perSecond: number }): Limiter {
+/**
+ * Answered synchronously (`consumeNow`), as fixed-window.ts: one `LimitState` per limiter, rewritten by each call;
+ * `consume` returns a copy.
+ */
+export function tokenBucketLimiter(name: string, limit: Limit & { perSecond: number }): SyncLimiter {
   const buckets = new Map<string, Bucket>();
   const burst = limit.points;
   const perMs = limit.perSecond / 1000;
+  // A bucket is full again at most this long after its last use: sweeping more often finds nothing new.
+  const sweepEvery = sweepInterval(burst / perMs);
+  let nextSweep = 0;
+  const state: LimitState = { policy: name, allowed: true, limit: burst, remaining: burst, resetMs: 0 };
 
+  /** The key's bucket, refilled up to now (a new one is full). */
   const read = (key: string, now: number): Bucket => {
-    const bucket = buckets.get(key);
-    if (!bucket) return { tokens: burst, at: now };
-    return { tokens: Math.min(burst, bucket.tokens + (now - bucket.at) * perMs), at: now };
+    let bucket = buckets.get(key);
+    if (bucket === undefined) {
+      sweep(now);
+      bucket = { tokens: burst, at: now };
+      buckets.set(key, bucket);
+      return bucket;
+    }
+    bucket.tokens = Math.min(burst, bucket.tokens + (now - bucket.at) * perMs);
+    bucket.at = now;
+    return bucket;
   };
   const sweep = (now: number) => {
-    if (buckets.size <= SWEEP_ABOVE) return;
+    if (buckets.size <= SWEEP_ABOVE || now < nextSweep) return;
+    nextSweep = now + sweepEvery;
     for (const [key, bucket] of buckets) if (bucket.tokens + (now - bucket.at) * perMs >= burst) buckets.delete(key);
   };
   /** Until the next whole token, ms: what a refused client waits (`retry_after_ms`). */
   const untilNextToken = (tokens: number) => Math.ceil((Math.floor(tokens) + 1 - tokens) / perMs);
 
+  const consumeNow = (key: string): LimitState => {
+    const bucket = read(key, Date.now());
+    const allowed = bucket.tokens >= 1;
+    if (allowed) bucket.tokens -= 1;
+    state.allowed = allowed;
+    state.remaining = Math.floor(bucket.tokens);
+    state.resetMs = untilNextToken(bucket.tokens);
+    return state;
+  };
+
   return {
     name,
-    async consume(key): Promise<LimitState> {
-      const now = Date.now();
-      const bucket = read(key, now);
-      const allowed = bucket.tokens >= 1;
-      if (allowed) bucket.tokens -= 1;
-      buckets.set(key, bucket);
-      sweep(now);
-      return { policy: name, allowed, limit: burst, remaining: Math.floor(bucket.tokens), resetMs: untilNextToken(bucket.tokens) };
+    consumeNow,
+    async consume(key) {
+      return { ...consumeNow(key) };
     },
     async reset(key) {
       buckets.delete(key);
     },
     async refund(key) {
-      const now = Date.now();
-      const bucket = read(key, now);
+      const bucket = read(key, Date.now());
       bucket.tokens = Math.min(burst, bucket.tokens + 1);
-      buckets.set(key, bucket);
     },
   };
 }

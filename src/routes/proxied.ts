@@ -63,9 +63,15 @@ export function createProxiedHandler(ctx: RouteContext) {
     });
   };
 
-  const forwardPublic = async (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string): Promise<void> => {
+  // Not async either: with the limits counted in this process, a public request is forwarded in this turn too.
+  const forwardPublic = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string): void | Promise<void> => {
+    const limits = rateLimits.unauthenticated(info.address, req.method as string, info.path);
+    if (limits instanceof Promise) return limits.then((headers) => forwardAnonymous(req, res, info, url, headers));
+    forwardAnonymous(req, res, info, url, limits);
+  };
+
+  const forwardAnonymous = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, url: string, limitHeaders: RateLimitHeaders) => {
     const method = req.method as string;
-    const limitHeaders = await rateLimits.unauthenticated(info.address, method, info.path);
     forwarder.forward(req, res, {
       url: identity.anonymous(url),
       upstreamToken: undefined,

@@ -229,7 +229,8 @@ export function createSqliteStore(file: string, cipher: CredentialCipher, option
       const row = byId.get(id);
       return row && toRecord(row);
     },
-    async getRequestSession(id) {
+    // Not async: better-sqlite3 reads synchronously, and a promise here cost every cache miss a turn.
+    getRequestSession(id) {
       const row = requestById.get(id);
       if (!row) return undefined;
       return {

@@ -123,9 +123,10 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /**
    * What checking a request needs of a session, and no more (the hot path after a cache miss: SQLite reads
-   * five columns instead of the whole row and parses no refresh state).
+   * five columns instead of the whole row and parses no refresh state). A store that reads synchronously
+   * (SQLite) answers without a promise, so that a miss too is checked in the request's own turn.
    */
-  getRequestSession(id: string): Promise<RequestSession | undefined>;
+  getRequestSession(id: string): RequestSession | undefined | Promise<RequestSession | undefined>;
   /**
    * Rotates the refresh token of `family` in one transaction: decides with `decideRotation`, then
    * stores `nextHash` as the current token (rotate, retry), changes nothing (sibling) or deletes the

@@ -29,7 +29,7 @@ export interface HomeserverTokens {
    * `beforeAsking` runs when the answer is not cached, before the homeserver is asked (a rate limit: random
    * tokens must not turn into as many whoami calls).
    */
-  userOf(token: string, clientAddress: string, beforeAsking?: () => Promise<unknown>): Promise<string>;
+  userOf(token: string, clientAddress: string, beforeAsking?: () => unknown): Promise<string>;
   /** The token was logged out: forget its cached answer. */
   forget(token: string): void;
 }

@@ -301,3 +301,24 @@ t.test("fresh request ids are unique: a per-process prefix and a counter", async
   const [first] = ids;
   t.match(first, GENERATED_REQUEST_ID);
 });
+
+t.test("with rate limits on: the homeserver's own RateLimit-* lines, in any case, give way to the gateway's", async (t) => {
+  const gw = await startLimited(t, {
+    registration: { per_address: LOOSE },
+    public: { per_address: LOOSE },
+    per_user: { points: 5, duration: "1m" },
+  });
+  const { jwt } = await session(gw);
+  gw.homeserver.setResponseHeaders({
+    "RateLimit-Limit": "999",
+    "ratelimit-remaining": "998",
+    "RATELIMIT-RESET": "7",
+    "RateLimit-Policy": "999;w=60",
+  });
+  const relayed = await rawRequest(gw, { path: WHOAMI, headers: bearer(jwt) });
+  t.equal(relayed.status, 200);
+  t.same(headerLines(relayed, "ratelimit-limit"), ["5"], "RateLimit-Limit: the gateway's alone");
+  t.same(headerLines(relayed, "ratelimit-remaining"), ["4"], "RateLimit-Remaining: the gateway's alone");
+  t.same(headerLines(relayed, "ratelimit-reset"), ["60"], "RateLimit-Reset: the gateway's alone");
+  t.same(headerLines(relayed, "ratelimit-policy"), ["999;w=60"], "a field the gateway does not set passes");
+});
