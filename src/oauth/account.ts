@@ -19,7 +19,7 @@ import {
 } from "./account-session.js";
 import { bindingFor, boundToBrowser } from "./browser-binding.js";
 import { clientName } from "./client-name.js";
-import { readFormBody } from "./form-body.js";
+import { readPageForm } from "./page-form.js";
 import { PageError, staleForm } from "./page-error.js";
 import { type AccountFrame, confirmDeletePage, devicePage, type SessionRow, sessionsPage } from "./pages/account-pages.js";
 import { html, sendPage, sendRedirect } from "./pages/html.js";
@@ -150,7 +150,7 @@ export function createAccountHandlers(pages: Pages): { get: Handler; post: Handl
   };
 
   const post: Handler = async (req, res, info) => {
-    const form = await readFormBody(req, ctx.config.http.max_json_body);
+    const form = await readPageForm(req, ctx.config.http.max_json_body);
     if (form.has("request")) return signIn(req, res, info, form);
     const session = await openAccountSession(pages, req);
     if (!session || !(await validFormToken(pages, session, form.get("token")))) throw staleForm();

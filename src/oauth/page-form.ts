@@ -2,7 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import { PageError } from "./page-error.js";
 
-export function readFormBody(req: IncomingMessage, maxBytes: number): Promise<URLSearchParams> {
+export function readPageForm(req: IncomingMessage, maxBytes: number): Promise<URLSearchParams> {
   return new Promise((resolve, reject) => {
     const tooLarge = () => new PageError(413, "Form too large", "The form sent more than this server accepts.");
     if (Number(req.headers["content-length"]) > maxBytes) {
