@@ -55,7 +55,7 @@ t.test("a valid request shows the sign-in form, framed by the security headers",
     reply.text,
     /<label for="password">Password<\/label>\s*<input id="password" name="password" type="password" autocomplete="current-password"/,
   );
-  t.match(reply.text, /<button type="submit" class="primary">Sign in<\/button>/);
+  t.match(reply.text, /<button type="submit" class="primary block">Sign in<\/button>/);
   t.match(reply.text, /<link rel="stylesheet" href="\/oauth2\/style\.css">/);
   t.notMatch(reply.text, /<script|style="/, "no script, no inline style");
   t.ok(inputValue(reply.text, "request"), "the sealed request");
@@ -105,7 +105,7 @@ t.test("a native client's loopback URI registered without a port matches any por
   for (const uri of ["http://127.0.0.1:41234/callback", "http://127.0.0.1/callback", "net.example.native:/callback"]) {
     const reply = await browser.get(`${AUTHORIZE}?${authorizeQuery({ client_id: NATIVE_CLIENT, redirect_uri: uri })}`);
     t.equal(reply.status, 200, uri);
-    t.match(reply.text, /to continue to <strong>native\.example\.net<\/strong>/, "named by its client_uri host");
+    t.match(reply.text, /to continue to <strong>native\.example\.net<\/strong><\/p>/, "named by its client_uri host");
   }
   for (const uri of ["http://127.0.0.1:41234/other", "http://localhost:41234/callback", "net.example.native:/other"]) {
     const reply = await browser.get(`${AUTHORIZE}?${authorizeQuery({ client_id: NATIVE_CLIENT, redirect_uri: uri })}`);
