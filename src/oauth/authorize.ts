@@ -81,7 +81,7 @@ export function createAuthorizeHandlers(pages: Pages): { get: Handler; post: Han
     });
     if (!outcome.ok)
       return showForm(res, outcome.status, client, sealed as string, { username, notice: outcome.notice, headers: outcome.headers });
-    await afterLogin(pages, res, info, request, client, outcome.verified, payload.bind as string);
+    await afterLogin(pages, res, request, client, outcome.verified, payload.bind as string);
   };
 
   return { get, post };

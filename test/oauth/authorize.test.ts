@@ -16,6 +16,7 @@ import {
   STABLE,
   startOAuthGateway,
   UNSTABLE,
+  VERIFIER,
   WEB_CLIENT,
   WEB_REDIRECT,
 } from "../helpers/oauth-pages.js";
@@ -265,7 +266,7 @@ t.test("sign-in, consent, then a 303 with code, state and iss; the code is store
   });
   t.same(await whoami.json(), { user_id: "@alice:example.org", device_id: "DEVICE1" }, "the homeserver login made the scope's device");
   t.match(
-    gw.logs.find((line) => line.event === "oauth_login"),
+    gw.logs.find((line) => line.event === "oauth_code_issued"),
     { user_id: "@alice:example.org", device_id: "DEVICE1", client_id: WEB_CLIENT, session: stored?.code.sessionId },
   );
   t.notMatch(JSON.stringify(gw.logs), new RegExp(code), "the code is not logged");
@@ -306,7 +307,7 @@ t.test("the consent form is bound to the browser too", async (t) => {
   t.equal(reply.location, null);
 });
 
-t.test("without consent: straight to the client, in the fragment when asked; older sessions on the device end", async (t) => {
+t.test("without consent: straight to the client, in the fragment when asked; nothing ended before the exchange", async (t) => {
   const gw = await startOAuthGateway(t, { oauthYaml: "consent: false" });
   const older = await gw.request("/_matrix/client/v3/login", {
     method: "POST",
@@ -327,9 +328,9 @@ t.test("without consent: straight to the client, in the fragment when asked; old
   t.equal(fragment.get("iss"), PUBLIC_BASEURL);
   const sessions = await gw.gateway.sessions.list("@alice:example.org");
   t.same(
-    sessions.map((s) => s.deviceId),
-    [otherDevice.device_id],
-    "the older session on DEVICE1 ended, the other device's stayed",
+    sessions.map((s) => s.deviceId).sort(),
+    ["DEVICE1", otherDevice.device_id].sort(),
+    "the older session on DEVICE1 ends only when the code is exchanged",
   );
   t.same(gw.homeserver.logouts, [], "the homeserver device was not logged out: the new login uses it");
 });
@@ -350,4 +351,28 @@ t.test("a login_hint fills the username in; public_baseurl's path is the pages' 
     password: "wonderland",
   });
   t.equal(consent.status, 200);
+});
+
+t.test("the code from the pages is exchanged at the token endpoint for a working session on the scope's device", async (t) => {
+  const gw = await startOAuthGateway(t, { oauthYaml: "consent: false" });
+  const browser = new Browser(gw.url);
+  const form = await browser.get(`${AUTHORIZE}?${authorizeQuery()}`);
+  const reply = await signIn(browser, form.text);
+  const code = new URL(reply.location as string).searchParams.get("code") as string;
+  const token = await gw.request("/oauth2/token", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: WEB_REDIRECT,
+      client_id: WEB_CLIENT,
+      code_verifier: VERIFIER,
+    }).toString(),
+  });
+  t.equal(token.status, 200, JSON.stringify(token.body));
+  t.equal(token.body.scope, `openid ${UNSTABLE}api:* ${UNSTABLE}device:DEVICE1`);
+  const whoami = await gw.request("/_matrix/client/v3/account/whoami", { headers: { Authorization: `Bearer ${token.body.access_token}` } });
+  t.equal(whoami.status, 200);
+  t.same(whoami.body, { user_id: "@alice:example.org", device_id: "DEVICE1" });
 });
