@@ -38,9 +38,9 @@ export interface OAuthGateway extends TestGateway {
 /** A gateway with OAuth on, public_baseurl `PUBLIC_BASEURL`, and a web and a native client registered. */
 export async function startOAuthGateway(
   t: Test,
-  options: StartOptions & { oauthYaml?: string; baseurl?: string } = {},
+  options: StartOptions & { oauthYaml?: string; baseurl?: string; store?: Store } = {},
 ): Promise<OAuthGateway> {
-  const store = createMemoryStore();
+  const store = options.store ?? createMemoryStore();
   const yaml = [
     `public_baseurl: "${options.baseurl ?? PUBLIC_BASEURL}"`,
     `oauth: {enabled: true, signing_key_file: "${signingKeyFile()}"${options.oauthYaml ? `, ${options.oauthYaml}` : ""}}`,

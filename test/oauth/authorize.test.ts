@@ -376,3 +376,18 @@ t.test("the code from the pages is exchanged at the token endpoint for a working
   t.equal(whoami.status, 200);
   t.same(whoami.body, { user_id: "@alice:example.org", device_id: "DEVICE1" });
 });
+
+t.test("no server-side state: a form from one gateway instance is taken by another sharing the configuration", async (t) => {
+  const first = await startOAuthGateway(t);
+  const second = await startOAuthGateway(t, { store: first.store, homeserver: first.homeserver, clock: first.clock });
+  const atFirst = new Browser(first.url);
+  const form = await atFirst.get(`${AUTHORIZE}?${authorizeQuery()}`);
+  const atSecond = new Browser(second.url);
+  for (const [name, value] of atFirst.cookies) atSecond.cookies.set(name, value);
+  const consent = await signIn(atSecond, form.text);
+  t.equal(consent.status, 200);
+  t.match(consent.text, /name="consent"/);
+  const done = await atFirst.post(AUTHORIZE, { grant: inputValue(consent.text, "grant") as string, consent: "1" });
+  t.equal(done.status, 303);
+  t.match(new URL(done.location as string).searchParams.get("code"), /^[A-Za-z0-9_-]{43}$/);
+});
