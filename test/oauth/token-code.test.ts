@@ -96,14 +96,15 @@ t.test("a request that does not match the code: invalid_grant, the code spent, i
     const planted = await gw.plantCode();
     const form = codeExchange(planted, change(planted.verifier));
     if (form.code_verifier === "") delete form.code_verifier;
+    const logoutsBefore = gw.homeserver.logouts.length;
     expectOAuthError(t, await exchange(gw, form), 400, "invalid_grant", description);
+    t.same(
+      gw.homeserver.logouts.slice(logoutsBefore),
+      [{ path: "/logout", token: planted.record.upstreamToken }],
+      `${name}: homeserver session logged out at once`,
+    );
     const retry = await exchange(gw, codeExchange(planted));
     expectOAuthError(t, retry, 400, "invalid_grant", "The authorization code is unknown, expired or already used");
-    t.same(
-      gw.homeserver.logouts.at(-1),
-      { path: "/logout", token: planted.record.upstreamToken },
-      `${name}: homeserver session logged out`,
-    );
     t.equal(await gw.store.getSession(planted.record.sessionId), undefined, `${name}: no session`);
   }
 });
