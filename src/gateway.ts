@@ -149,6 +149,8 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     logger,
     metrics,
     random,
+    clock,
+    store,
   };
   return {
     config,

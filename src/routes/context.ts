@@ -1,7 +1,7 @@
 /** What the route handlers share, built once by `gateway.ts`. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SessionService } from "../auth/sessions.js";
-import type { RandomBytes } from "../clock.js";
+import type { Clock, RandomBytes } from "../clock.js";
 import type { Config } from "../config/schema.js";
 import type { PasswordCheck } from "../credentials/index.js";
 import type { CredentialsSource } from "../credentials/upstream-login.js";
@@ -12,6 +12,7 @@ import type { Logger } from "../observability/log.js";
 import type { Metrics, RouteLabel } from "../observability/metrics.js";
 import type { Forwarder } from "../proxy/forward.js";
 import type { RateLimits } from "../ratelimit/policies.js";
+import type { Store } from "../store/store.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import type { HomeserverTokens } from "../upstream/homeserver-tokens.js";
 import type { UpstreamIdentity } from "../upstream/identity.js";
@@ -37,6 +38,9 @@ export interface RouteContext {
   logger: Logger;
   metrics: Metrics;
   random: RandomBytes;
+  clock: Clock;
+  /** The store itself, for what is not a session: OAuth clients and authorization codes. */
+  store: Store;
 }
 
 export type { RequestInfo };
