@@ -17,6 +17,7 @@ import { type Credentials, type CredentialsSource, createCredentials } from "./c
 import { createUpstreamTokenLogin } from "./credentials/upstream-token-login.js";
 import { trustedProxies } from "./http/client-address.js";
 import { answerClientError, answerConnect } from "./http/client-error.js";
+import { CODE_SWEEP_INTERVAL_MS, sweepExpiredCodes } from "./oauth/code-sweep.js";
 import { createLogger, type Logger } from "./observability/log.js";
 import { createMetrics, type Metrics, serveMetrics } from "./observability/metrics.js";
 import { createForwarder } from "./proxy/forward.js";
@@ -58,6 +59,11 @@ export interface Gateway {
    * metrics listener) keep their running values; their names are returned.
    */
   reload(config: Config): string[];
+  /**
+   * Removes expired OAuth authorization codes and logs out the homeserver sessions of those never exchanged;
+   * resolves to how many. Runs every minute while `oauth.enabled`; callable at any time (tests).
+   */
+  sweepExpiredCodes(): Promise<number>;
   /** Stops accepting, waits for in-flight requests (up to `http.shutdown_timeout`), closes the store. */
   close(): Promise<void>;
 }
@@ -84,6 +90,7 @@ interface Runtime {
   config: Config;
   sessions: SessionService;
   handle: http.RequestListener;
+  sweepExpiredCodes(): Promise<number>;
   /** Stops this runtime's timers and watchers (not its connections: requests in flight may still use them). */
   close(): void;
   /** Closes its connections to the homeserver (proxied requests and its own calls), once no request needs them. */
@@ -156,6 +163,7 @@ function buildRuntime(config: Config, shared: Shared): Runtime {
     config,
     sessions,
     handle: createRouter(ctx, createReadiness(store, config.upstream.url)),
+    sweepExpiredCodes: () => sweepExpiredCodes(ctx),
     close() {
       sessions.close();
       credentials.close();
@@ -213,6 +221,11 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
     runtime.sessions.sweep().catch((error: unknown) => logger.error({ err: error }, "sweeping expired sessions failed"));
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
+  const codeSweeper = setInterval(() => {
+    if (!runtime.config.oauth.enabled) return;
+    runtime.sweepExpiredCodes().catch((error: unknown) => logger.error({ err: error }, "sweeping expired authorization codes failed"));
+  }, CODE_SWEEP_INTERVAL_MS);
+  codeSweeper.unref();
 
   let closing: Promise<void> | undefined;
   let metricsServer: http.Server | undefined;
@@ -239,6 +252,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
       return address;
     },
     metricsAddress: () => metricsAddress,
+    sweepExpiredCodes: () => runtime.sweepExpiredCodes(),
     reload(config) {
       const needRestart = restartOnlyChanges(runtime.config, config);
       const previous = runtime;
@@ -261,6 +275,7 @@ export function createGateway(initial: Config, deps: GatewayDeps = {}): Gateway 
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(codeSweeper);
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const deadline = new Promise<void>((resolve) => setTimeout(resolve, runtime.config.http.shutdown_timeout).unref());

@@ -1,4 +1,4 @@
-/** `gen-secret` (an HS256 secret) and `gen-keys` (an ES256 key pair, PEM). */
+/** `gen-secret` (an HS256 secret) and `gen-keys` (an ES256 key pair, or with `--rsa` an RSA one, PEM). */
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -17,15 +17,20 @@ export const genSecretCommand: Command = {
 
 export const genKeysCommand: Command = {
   name: "gen-keys",
-  summary: "make an ES256 (P-256) key pair in PEM: printed, or written to DIR/private.pem (0600) and DIR/public.pem",
-  usage: "matrix-auth-gateway gen-keys [--out DIR]",
-  options: { out: { type: "string", short: "o", description: "directory to write private.pem and public.pem into" } },
+  summary:
+    "make an ES256 (P-256) key pair in PEM — with --rsa an RSA 3072 one, for RS256 or oauth.signing_key_file: printed, or written to DIR/private.pem (0600) and DIR/public.pem",
+  usage: "matrix-auth-gateway gen-keys [--rsa] [--out DIR]",
+  options: {
+    out: { type: "string", short: "o", description: "directory to write private.pem and public.pem into" },
+    rsa: { type: "boolean", description: "an RSA key (3072 bits): RS256, and the OAuth ID-token key" },
+  },
   async main(values, io) {
-    const { privateKey, publicKey } = crypto.generateKeyPairSync("ec", {
-      namedCurve: "P-256",
-      privateKeyEncoding: { type: "pkcs8", format: "pem" },
-      publicKeyEncoding: { type: "spki", format: "pem" },
-    });
+    const privateKeyEncoding = { type: "pkcs8", format: "pem" } as const;
+    const publicKeyEncoding = { type: "spki", format: "pem" } as const;
+    // 3072 bits: NIST SP 800-57's size for keys used past 2030 (2048 is the least RFC 7518 allows).
+    const { privateKey, publicKey } = values.rsa
+      ? crypto.generateKeyPairSync("rsa", { modulusLength: 3072, privateKeyEncoding, publicKeyEncoding })
+      : crypto.generateKeyPairSync("ec", { namedCurve: "P-256", privateKeyEncoding, publicKeyEncoding });
     const out = values.out as string | undefined;
     if (!out) {
       io.out(privateKey + publicKey);

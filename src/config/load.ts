@@ -12,6 +12,7 @@ import { parseUsersFile } from "../credentials/users-file.js";
 import { parseDuration } from "./duration.js";
 import { MIN_SECRET_BYTES, readJwtKeys } from "./jwt-keys.js";
 import { issueMessage, unknownKeyMessage, valueAt } from "./messages.js";
+import { readOAuthSigningKey } from "./oauth.js";
 import { type Config, configSchema, DEFAULT_ROUTE_CLASSES, type ParsedConfig, type RouteClass } from "./schema.js";
 import { type ConfigWarning, collectWarnings } from "./warnings.js";
 
@@ -122,7 +123,12 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (problems.length || !parsed.success) throw new ConfigError(file, problems);
 
   const config = parsed.data;
-  const { routes, identity, keySet, encryptionKey } = checkSemantics(config, baseDir, options.createMissingSecret ?? false, problem);
+  const { routes, identity, keySet, encryptionKey, oauthKey } = checkSemantics(
+    config,
+    baseDir,
+    options.createMissingSecret ?? false,
+    problem,
+  );
   if (problems.length || !routes || !identity || !keySet || !encryptionKey) throw new ConfigError(file, problems);
   const warnings: ConfigWarning[] = [];
   collectWarnings(config, baseDir, (keyPath, message, about) => {
@@ -143,6 +149,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     registration: identity.registration,
     jwt: { ...jwt, secret: keySet.secret, keys: keySet.keys, signing_kid: keySet.signingKid, audience: jwt.audience ?? config.server_name },
     store: { ...store, path: path.resolve(baseDir, store.path), encryption_key: encryptionKey },
+    oauth: { ...config.oauth, signing_key: oauthKey },
     source: file,
     warnings,
   };
@@ -188,7 +195,8 @@ function checkSemantics(
   const explicitStoreKey = all("store") && (config.store.encryption_key !== undefined || config.store.encryption_key_file !== undefined);
   const encryptionKey =
     all("store") && (keySet || explicitStoreKey) ? readEncryptionKey(config, baseDir, keySet?.secret, problem) : undefined;
-  return { routes, identity, keySet, encryptionKey };
+  const oauthKey = all("oauth", "public_baseurl") ? readOAuthSigningKey(config, baseDir, problem) : undefined;
+  return { routes, identity, keySet, encryptionKey, oauthKey };
 }
 
 function checkRelations(config: ParsedConfig, problem: Report, all: (...sections: Section[]) => boolean): void {

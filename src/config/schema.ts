@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import type { JwtKey } from "./jwt-keys.js";
+import type { OAuthSigningKey } from "./oauth.js";
 import {
   checkLimitForm,
   cidr,
@@ -133,7 +134,6 @@ export const DEFAULT_PUBLIC_ENDPOINTS = [
   "GET /_matrix/client/{api/v1,r0,v3}/profile/**",
   "GET /_matrix/client/{api/v1,r0,v3}/login/sso/redirect/**",
   "GET /_matrix/client/{api/v1,r0,v3}/login/sso/redirect",
-  "GET /_matrix/client/v1/auth_metadata",
   "GET /_matrix/media/{v1,r0,v3}/download/**",
   "GET /_matrix/media/{v1,r0,v3}/thumbnail/**",
   "GET /_matrix/media/{r0,v3}/preview_url",
@@ -394,7 +394,9 @@ export interface RouteClass extends LimitFields {
 }
 
 /** The running configuration: secrets read and keys derived, ready to use. */
-export interface Config extends Omit<ParsedConfig, "jwt" | "store" | "rate_limits" | "upstream_identity" | "registration"> {
+export interface Config extends Omit<ParsedConfig, "jwt" | "store" | "rate_limits" | "upstream_identity" | "registration" | "oauth"> {
+  /** `signing_key`: the ID-token key, read at load time; `undefined` while OAuth is off. */
+  oauth: ParsedConfig["oauth"] & { signing_key: OAuthSigningKey | undefined };
   upstream_identity: Omit<ParsedConfig["upstream_identity"], "as_token_file">;
   registration: { enabled: boolean };
   rate_limits: Omit<ParsedConfig["rate_limits"], "routes"> & { routes: Record<string, RouteClass> };

@@ -30,6 +30,7 @@ export function collectWarnings(config: ParsedConfig, baseDir: string, warn: War
     [["store", "encryption_key_file"], config.store.encryption_key_file],
     [["upstream_identity", "as_token_file"], config.upstream_identity.as_token_file],
     [["credentials", "users_file"], config.credentials.users_file],
+    [["oauth", "signing_key_file"], config.oauth.signing_key_file],
   ];
   (config.jwt.keys ?? []).forEach((key, i) => {
     secretFiles.push([["jwt", "keys", i, "secret_file"], key.secret_file]);

@@ -1,20 +1,25 @@
 /**
- * The OAuth 2.0 API's endpoints, for the router's table of the gateway's own endpoints. Paths under
- * `public_baseurl` follow its path (a gateway published at `https://example.org/auth/` serves
- * `/auth/oauth2/token`); discovery also sits at the fixed Matrix and RFC 8414 paths.
+ * The OAuth 2.0 API's endpoints, for the router's table of the gateway's own endpoints: one line each,
+ * path → handlers. Paths under `public_baseurl` follow its path (`urls.ts`); discovery also sits at the
+ * fixed Matrix and RFC 8414 paths (`metadata.ts`). The router answers their CORS preflights.
  */
 import { unrecognized } from "../http/errors.js";
+import { sendJson } from "../http/respond.js";
 import type { Handler, OwnEndpoint, RouteContext } from "../routes/context.js";
 import { createAuthorizeHandlers } from "./authorize.js";
+import { idTokenJwks } from "./id-token.js";
+import { AUTH_METADATA_PATHS, createMetadataHandler, metadataPaths } from "./metadata.js";
 import { serveStylesheet } from "./pages/style.js";
 import { createPages } from "./pages-context.js";
-
-/** Matrix discovery (spec v1.15 and MSC2965's unstable path, which matrix-js-sdk 37 and matrix-rust-sdk call). */
-export const AUTH_METADATA_PATHS = ["/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"];
+import { createRegistrationHandler } from "./registration.js";
+import { createRevocationHandler } from "./revocation.js";
+import { createTokenHandler } from "./token.js";
+import { oauthUrls, pathOf } from "./urls.js";
 
 export function oauthEndpoints(ctx: RouteContext): Map<string, OwnEndpoint> {
   const table = new Map<string, OwnEndpoint>();
-  if (!ctx.config.oauth.enabled) {
+  const { public_baseurl, oauth } = ctx.config;
+  if (!oauth.enabled || public_baseurl === undefined || oauth.signing_key === undefined) {
     // The homeserver is not asked: with the gateway in front, its answer would describe the wrong server.
     const none: Handler = () => {
       throw unrecognized();
@@ -22,6 +27,17 @@ export function oauthEndpoints(ctx: RouteContext): Map<string, OwnEndpoint> {
     for (const path of AUTH_METADATA_PATHS) table.set(path, { route: "oauth", methods: { GET: none } });
     return table;
   }
+  const urls = oauthUrls(public_baseurl);
+  const metadata = createMetadataHandler(urls);
+  const jwks = idTokenJwks(oauth.signing_key);
+  const keys: Handler = (_req, res) => sendJson(res, 200, jwks, { "Cache-Control": "public, max-age=60" });
+
+  for (const path of metadataPaths(urls)) table.set(path, { route: "oauth", methods: { GET: metadata } });
+  table.set(pathOf(urls.jwks), { route: "oauth", methods: { GET: keys } });
+  table.set(pathOf(urls.registration), { route: "oauth", methods: { POST: createRegistrationHandler(ctx) } });
+  table.set(pathOf(urls.token), { route: "oauth", methods: { POST: createTokenHandler(ctx) } });
+  table.set(pathOf(urls.revocation), { route: "oauth", methods: { POST: createRevocationHandler(ctx) } });
+
   const pages = createPages(ctx);
   const authorize = createAuthorizeHandlers(pages);
   table.set(pages.authorizePath, { route: "oauth", methods: { GET: authorize.get, POST: authorize.post } });

@@ -53,6 +53,8 @@ export interface RateLimits {
   /** Counts a refresh of one token chain (`family`), from any address; the headers of the tighter limit. */
   refreshOfSession(family: string, addressHeaders: RateLimitHeaders): Promise<RateLimitHeaders>;
   unauthenticated(address: string, method: string, path: string): Promise<RateLimitHeaders>;
+  /** Counts an OAuth dynamic client registration (RFC 7591) from the address. */
+  oauthRegistration(address: string): Promise<RateLimitHeaders>;
   /** Synchronous when nothing needs counting (limits off, an exempt user): the hot path stays off the microtask queue. */
   authenticated(userId: string, method: string, path: string): RateLimitHeaders | Promise<RateLimitHeaders>;
 }
@@ -72,6 +74,7 @@ export const noRateLimits: RateLimits = {
   refreshAttempt: async () => NO_HEADERS,
   refreshOfSession: async () => NO_HEADERS,
   unauthenticated: async () => NO_HEADERS,
+  oauthRegistration: async () => NO_HEADERS,
   authenticated: () => NO_HEADERS,
 };
 
@@ -105,6 +108,7 @@ export function createRateLimits(
   const refreshSession = build("refresh_session", toLimit(config.refresh.per_session));
   const registration = build("registration_address", toLimit(config.registration.per_address));
   const publicAddress = build("public_address", toLimit(config.public.per_address));
+  const oauthRegistration = build("oauth_registration_address", toLimit(config.oauth_registration.per_address));
   const perUser = build("user", toLimit(config.per_user));
   const classes = Object.entries(config.routes).map(([name, routeClass]) => ({
     matcher: compileEndpoints(routeClass.match),
@@ -183,6 +187,9 @@ export function createRateLimits(
     async unauthenticated(address, method, path) {
       const limiter = REGISTRATION.matches(method, path) ? registration : publicAddress;
       return headersOf(allow(await limiter.consume(key(address))));
+    },
+    async oauthRegistration(address) {
+      return headersOf(allow(await oauthRegistration.consume(key(address))));
     },
     authenticated(userId, method, path) {
       return exempt.has(userId) ? NO_HEADERS : countAuthenticated(userId, method, path);

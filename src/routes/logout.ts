@@ -42,7 +42,7 @@ export function createLogoutHandler(ctx: RouteContext, scope: "session" | "all")
  * `clientAddress`: the client the logout is for, as `X-Forwarded-For` (none for the gateway's own clean-ups).
  */
 export async function logoutUpstream(
-  ctx: RouteContext,
+  ctx: Pick<RouteContext, "upstream" | "logger">,
   upstreamToken: string,
   endpoint: "/logout" | "/logout/all",
   clientAddress?: string,

@@ -7,6 +7,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import t from "tap";
+import { parseConfig } from "../../src/config/load.js";
 import { buildOnce, runCli } from "../helpers/processes.js";
 
 const ALICE = "@alice:example.org";
@@ -59,6 +60,23 @@ t.test("gen-keys --out DIR writes an EC P-256 key pair and never overwrites it",
   t.equal(fs.readFileSync(privatePath, "utf8"), before, "the existing key is untouched");
 });
 
+t.test("gen-keys --rsa --out DIR writes an RSA key that oauth.signing_key_file accepts", async (t) => {
+  const dir = path.join(t.testdir({}), "keys");
+  const made = await runCli(["gen-keys", "--rsa", "--out", dir]);
+  t.equal(made.code, 0, made.stderr);
+  const privatePath = path.join(dir, "private.pem");
+  t.equal(fs.statSync(privatePath).mode & 0o777, 0o600);
+  const privateKey = crypto.createPrivateKey(fs.readFileSync(privatePath));
+  t.equal(privateKey.asymmetricKeyType, "rsa");
+  t.equal(privateKey.asymmetricKeyDetails?.modulusLength, 3072);
+  const config = parseConfig(
+    `server_name: example.org\njwt: {secret: "${"s".repeat(32)}"}\nstore: {type: memory}\npublic_baseurl: https://matrix.example.org\noauth: {enabled: true, signing_key_file: ${privatePath}}`,
+    path.join(dir, "gateway.yaml"),
+  );
+  t.equal(config.oauth.signing_key?.privateKey.asymmetricKeyType, "rsa");
+  t.same(config.warnings, [], "written 0600: no permission warning");
+});
+
 t.test("gen-keys without --out prints both keys", async (t) => {
   const printed = await runCli(["gen-keys"]);
   t.equal(printed.code, 0);
@@ -75,7 +93,7 @@ t.test("--help on every subcommand exits 0 with its usage", async (t) => {
     [["check-config", "--help"], /^Usage: matrix-auth-gateway check-config /],
     [["sessions", "--help"], /^Usage: matrix-auth-gateway sessions list\|revoke [\s\S]*--user VALUE[\s\S]*--session VALUE/],
     [["gen-secret", "--help"], /^Usage: matrix-auth-gateway gen-secret\n/],
-    [["gen-keys", "-h"], /^Usage: matrix-auth-gateway gen-keys \[--out DIR\]\n[\s\S]*--out VALUE/],
+    [["gen-keys", "-h"], /^Usage: matrix-auth-gateway gen-keys \[--rsa\] \[--out DIR\]\n[\s\S]*--out VALUE[\s\S]*--rsa/],
   ];
   const results = await Promise.all(cases.map(([args]) => runCli(args)));
   cases.forEach(([args, usage], i) => {
