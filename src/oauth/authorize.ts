@@ -9,7 +9,7 @@ import type { OAuthClient } from "../store/store.js";
 import { type AuthorizationRequest, readAuthorizationRequest } from "./authorization-request.js";
 import { bindingFor, boundToBrowser } from "./browser-binding.js";
 import { clientHost, clientName } from "./client-name.js";
-import { readFormBody } from "./form-body.js";
+import { readPageForm } from "./page-form.js";
 import { afterLogin, consentStep } from "./grant.js";
 import { PageError, staleForm } from "./page-error.js";
 import { html, sendPage, sendRedirect } from "./pages/html.js";
@@ -59,7 +59,7 @@ export function createAuthorizeHandlers(pages: Pages): { get: Handler; post: Han
   };
 
   const post: Handler = async (req, res, info) => {
-    const form = await readFormBody(req, ctx.config.http.max_json_body);
+    const form = await readPageForm(req, ctx.config.http.max_json_body);
     if (form.has("grant")) return consentStep(pages, req, res, info, form);
     const sealed = form.get("request") ?? undefined;
     const payload = await pages.sealer.open("authorize", sealed);

@@ -6,6 +6,7 @@
 import { unrecognized } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, OwnEndpoint, RouteContext } from "../routes/context.js";
+import { createAccountHandlers } from "./account.js";
 import { createAuthorizeHandlers } from "./authorize.js";
 import { idTokenJwks } from "./id-token.js";
 import { AUTH_METADATA_PATHS, createMetadataHandler, metadataPaths } from "./metadata.js";
@@ -42,5 +43,7 @@ export function oauthEndpoints(ctx: RouteContext): Map<string, OwnEndpoint> {
   const authorize = createAuthorizeHandlers(pages);
   table.set(pages.authorizePath, { route: "oauth", methods: { GET: authorize.get, POST: authorize.post } });
   table.set(`${pages.site.basePath}oauth2/style.css`, { route: "oauth", methods: { GET: serveStylesheet } });
+  const account = createAccountHandlers(pages);
+  table.set(pages.accountPath, { route: "oauth", methods: { GET: account.get, POST: account.post } });
   return table;
 }

@@ -1,40 +1,10 @@
 /**
- * Form bodies (`application/x-www-form-urlencoded`, WHATWG URL §5), bounded in size: the HTML pages'
- * forms (`readFormBody`, errors as pages), and the token and revocation endpoints (`readForm`, RFC 6749
- * §3.2, RFC 7009 §2.1, bounded by `http.max_json_body`; a parameter sent twice is refused, errors as OAuth JSON).
+ * The body of the token and revocation endpoints: `application/x-www-form-urlencoded` only (RFC 6749 §3.2,
+ * RFC 7009 §2.1), bounded by `http.max_json_body`. A parameter sent twice is refused (RFC 6749 §3.2).
  */
 import type { IncomingMessage } from "node:http";
 import { readRawBody } from "../http/body.js";
 import { OAuthError } from "./errors.js";
-import { PageError } from "./page-error.js";
-
-export function readFormBody(req: IncomingMessage, maxBytes: number): Promise<URLSearchParams> {
-  return new Promise((resolve, reject) => {
-    const tooLarge = () => new PageError(413, "Form too large", "The form sent more than this server accepts.");
-    if (Number(req.headers["content-length"]) > maxBytes) {
-      req.resume();
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.off("data", onData);
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("error", () => reject(new PageError(400, "Form not received", "The form could not be read; try again.")));
-    req.once("end", () => {
-      if (size <= maxBytes) resolve(new URLSearchParams(Buffer.concat(chunks).toString("utf8")));
-    });
-  });
-}
 
 export async function readForm(req: IncomingMessage, maxBytes: number): Promise<Map<string, string>> {
   const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();

@@ -41,7 +41,7 @@ export function stylesheetPath(site: PageSite): string {
   return `${site.basePath}oauth2/style.css`;
 }
 
-export function renderPage(site: PageSite, title: string, main: Html): string {
+export function renderPage(site: PageSite, title: string, main: Html, options: { wide?: boolean } = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -52,7 +52,7 @@ export function renderPage(site: PageSite, title: string, main: Html): string {
 <link rel="stylesheet" href="${stylesheetPath(site)}">
 </head>
 <body>
-<main class="card">
+<main class="${options.wide ? "card wide" : "card"}">
 <p class="brand">${site.serverName}</p>
 ${main}
 </main>

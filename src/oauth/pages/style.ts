@@ -130,6 +130,7 @@ th { color: var(--muted); font-weight: 600; font-size: 0.82rem; text-transform: 
 td.actions { text-align: right; white-space: nowrap; }
 td.actions a { margin-left: 12px; }
 a { color: var(--accent); }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 .topline { display: flex; justify-content: space-between; align-items: baseline; gap: 16px; flex-wrap: wrap; }
 .topline form { margin: 0; }
 .topline button { padding: 6px 12px; font-size: 0.9rem; }
