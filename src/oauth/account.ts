@@ -19,8 +19,8 @@ import {
 } from "./account-session.js";
 import { bindingFor, boundToBrowser } from "./browser-binding.js";
 import { clientName } from "./client-name.js";
-import { readPageForm } from "./page-form.js";
 import { PageError, staleForm } from "./page-error.js";
+import { readPageForm } from "./page-form.js";
 import { type AccountFrame, confirmDeletePage, devicePage, type SessionRow, sessionsPage } from "./pages/account-pages.js";
 import { html, sendPage, sendRedirect } from "./pages/html.js";
 import { loginPage } from "./pages/login-page.js";

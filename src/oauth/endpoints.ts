@@ -10,6 +10,7 @@ import { createAccountHandlers } from "./account.js";
 import { createAuthorizeHandlers } from "./authorize.js";
 import { idTokenJwks } from "./id-token.js";
 import { AUTH_METADATA_PATHS, createMetadataHandler, metadataPaths } from "./metadata.js";
+import { stylesheetPath } from "./pages/html.js";
 import { serveStylesheet } from "./pages/style.js";
 import { createPages } from "./pages-context.js";
 import { createRegistrationHandler } from "./registration.js";
@@ -38,12 +39,12 @@ export function oauthEndpoints(ctx: RouteContext): Map<string, OwnEndpoint> {
   table.set(pathOf(urls.registration), { route: "oauth", methods: { POST: createRegistrationHandler(ctx) } });
   table.set(pathOf(urls.token), { route: "oauth", methods: { POST: createTokenHandler(ctx) } });
   table.set(pathOf(urls.revocation), { route: "oauth", methods: { POST: createRevocationHandler(ctx) } });
-
-  const pages = createPages(ctx);
+  // The browser pages (authorization, account) and their stylesheet.
+  const pages = createPages(ctx, urls);
   const authorize = createAuthorizeHandlers(pages);
-  table.set(pages.authorizePath, { route: "oauth", methods: { GET: authorize.get, POST: authorize.post } });
-  table.set(`${pages.site.basePath}oauth2/style.css`, { route: "oauth", methods: { GET: serveStylesheet } });
   const account = createAccountHandlers(pages);
-  table.set(pages.accountPath, { route: "oauth", methods: { GET: account.get, POST: account.post } });
+  table.set(pathOf(urls.authorization), { route: "oauth", methods: { GET: authorize.get, POST: authorize.post } });
+  table.set(pathOf(urls.account), { route: "oauth", methods: { GET: account.get, POST: account.post } });
+  table.set(stylesheetPath(pages.site), { route: "oauth", methods: { GET: serveStylesheet } });
   return table;
 }

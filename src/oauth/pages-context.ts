@@ -3,6 +3,7 @@ import type { RouteContext } from "../routes/context.js";
 import type { CookieScope } from "./cookies.js";
 import type { PageSite } from "./pages/html.js";
 import { createSealer, type Sealer } from "./seal.js";
+import { type OAuthUrls, pathOf } from "./urls.js";
 
 export interface Pages {
   ctx: RouteContext;
@@ -10,7 +11,7 @@ export interface Pages {
   sealer: Sealer;
   cookies: CookieScope;
   /** RFC 9207 `iss` of the authorization responses: public_baseurl, exactly. */
-  issuer: string | undefined;
+  issuer: string;
   /** `oauth.browser_session_ttl`: how long a form, a consent step or an account-page sign-in lasts. */
   ttlMs: number;
   authorizePath: string;
@@ -22,17 +23,17 @@ export function basePathOf(ctx: RouteContext): string {
   return ctx.config.public_baseurl ? new URL(ctx.config.public_baseurl).pathname : "/";
 }
 
-export function createPages(ctx: RouteContext): Pages {
+export function createPages(ctx: RouteContext, urls: OAuthUrls): Pages {
   const basePath = basePathOf(ctx);
-  const issuer = ctx.config.public_baseurl;
+  const issuer = urls.issuer;
   return {
     ctx,
     site: { basePath, serverName: ctx.config.server_name },
     sealer: createSealer(ctx.config.store.encryption_key, ctx.clock),
-    cookies: { path: basePath, secure: issuer?.startsWith("https:") ?? false },
+    cookies: { path: basePath, secure: issuer.startsWith("https:") },
     issuer,
     ttlMs: ctx.config.oauth.browser_session_ttl,
-    authorizePath: `${basePath}oauth2/authorize`,
-    accountPath: `${basePath}account/`,
+    authorizePath: pathOf(urls.authorization),
+    accountPath: pathOf(urls.account),
   };
 }
