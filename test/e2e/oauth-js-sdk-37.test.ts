@@ -12,6 +12,8 @@
  * In Node the helpers need `window.sessionStorage` and `window.location.origin` (test/helpers/browser-globals.ts).
  * matrix-js-sdk 37 has no revocation helper: Element Web revokes with oidc-client-ts's OidcClient, as here.
  */
+
+import { decodeJwt, decodeProtectedHeader } from "jose";
 import {
   completeAuthorizationCodeGrant,
   createClient,
@@ -137,8 +139,19 @@ if (!hasChromium()) {
         oidcClientSettings: { clientId, issuer: gw.issuer },
         homeserverUrl: gw.url,
         tokenResponse: { token_type: "Bearer", access_token: String, refresh_token: String, id_token: String, scope },
-        idTokenClaims: { iss: gw.issuer, aud: clientId, nonce, sub: String, exp: Number, iat: Number },
+        // oidc-client-ts drops the protocol claims (nonce, iat, exp, …) from the profile it hands back.
+        idTokenClaims: { iss: gw.issuer, aud: clientId, sub: String },
       });
+      // 37 checked them (validateIdToken: iss, aud, nonce, exp) or it would have thrown; here is what it read.
+      t.match(decodeJwt(grant.tokenResponse.id_token ?? ""), {
+        iss: gw.issuer,
+        aud: clientId,
+        nonce,
+        sub: String,
+        iat: Number,
+        exp: Number,
+      });
+      t.equal(decodeProtectedHeader(grant.tokenResponse.id_token ?? "").alg, "RS256");
       const { access_token: accessToken, refresh_token: refreshToken } = grant.tokenResponse;
 
       const refresher = new RecordingRefresher(gw.issuer, clientId, catcher.redirectUri, deviceId, grant.idTokenClaims);
