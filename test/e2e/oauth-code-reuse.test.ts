@@ -25,14 +25,14 @@ t.test("a code used twice: 400 invalid_grant, and the session it created is revo
   t.match(second, { status: 400, body: { error: "invalid_grant" } });
   t.notOk("errcode" in second.body, "an OAuth error, not a Matrix one");
 
-  const whoami = await gw.request(WHOAMI, { headers: bearer(accessToken) });
-  t.match(
-    whoami,
-    { status: 401, body: { errcode: "M_UNKNOWN_TOKEN", soft_logout: false } },
-    "the access token of the first exchange is dead",
-  );
+  // The refresh first: it never reaches the homeserver, so only the gateway's own revocation can refuse it
+  // (a whoami would also fail once the homeserver device is logged out, revoked or not).
   const refresh = await refreshGrant(gw, grant.clientId, refreshToken);
-  t.match(refresh, { status: 400, body: { error: "invalid_grant" } }, "and its refresh token");
+  t.match(refresh, { status: 400, body: { error: "invalid_grant" } }, "the refresh token of the first exchange is dead");
+  const reachedHomeserver = gw.homeserver.received.length;
+  const whoami = await gw.request(WHOAMI, { headers: bearer(accessToken) });
+  t.match(whoami, { status: 401, body: { errcode: "M_UNKNOWN_TOKEN", soft_logout: false } }, "and its access token");
+  t.equal(gw.homeserver.received.length, reachedHomeserver, "refused by the gateway itself, not by the homeserver");
   t.same(gw.homeserver.logouts, [{ path: "/logout", token: upstream }], "the homeserver device was logged out");
   t.notOk(upstreamTokenOf(gw, "REUSEDCODE"));
 });

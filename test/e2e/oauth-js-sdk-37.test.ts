@@ -182,7 +182,9 @@ if (!hasChromium()) {
       const oidc = new OidcClient({ authority: gw.issuer, client_id: clientId, redirect_uri: catcher.redirectUri, metadata });
       await oidc.revokeToken(alice.getAccessToken() ?? "", "access_token");
       t.same(gw.homeserver.logouts, [{ path: "/logout", token: upstream }], "the homeserver device was logged out");
+      const reachedHomeserver = gw.homeserver.received.length;
       const after = await alice.whoami().catch((error: unknown) => error);
+      t.equal(gw.homeserver.received.length, reachedHomeserver, "refused by the gateway itself, not by the homeserver");
       t.ok(after instanceof MatrixError, "the revoked token is refused");
       t.match(after, { httpStatus: 401, errcode: "M_UNKNOWN_TOKEN", data: { soft_logout: false } });
       await oidc.revokeToken(alice.getRefreshToken() ?? "", "refresh_token"); // what Element Web sends next: 200 as well

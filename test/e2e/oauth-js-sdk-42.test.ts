@@ -131,7 +131,9 @@ if (!hasChromium()) {
       t.match(replay, { httpStatus: 400, error: "invalid_grant" });
 
       // The replay ended the session (theft rule of /refresh, which the token endpoint shares), so log in again to test revocation.
+      const reachedBeforeTheftCheck = gw.homeserver.received.length;
       const whoamiAfterTheft = await alice.whoami().catch((error: unknown) => error);
+      t.equal(gw.homeserver.received.length, reachedBeforeTheftCheck, "refused by the gateway itself, not by the homeserver");
       t.match(whoamiAfterTheft, { httpStatus: 401, errcode: "M_UNKNOWN_TOKEN" }, "the theft revoked the session");
       t.notOk(upstreamTokenOf(gw, DEVICE), "and logged the homeserver device out");
       const refreshAfterTheft = await refresher.tokenRefreshFunction(alice.getRefreshToken() ?? "").catch((error: unknown) => error);
@@ -149,10 +151,12 @@ if (!hasChromium()) {
       const logoutsBefore = gw.homeserver.logouts.length;
       await second.revokeToken(fresh.access_token, "access_token");
       t.same(gw.homeserver.logouts.slice(logoutsBefore), [{ path: "/logout", token: upstream }], "revocation logged the device out");
+      const reachedBeforeRevokedCheck = gw.homeserver.received.length;
       const revoked = await client(t, gw, { accessToken: fresh.access_token })
         .whoami()
         .catch((error: unknown) => error);
       t.ok(revoked instanceof MatrixError);
+      t.equal(gw.homeserver.received.length, reachedBeforeRevokedCheck, "refused by the gateway itself, not by the homeserver");
       t.match(revoked, { httpStatus: 401, errcode: "M_UNKNOWN_TOKEN", data: { soft_logout: false } });
       const refreshRevoked = await second.performRefreshTokenGrant(fresh.refresh_token ?? "").catch((error: unknown) => error);
       t.match(refreshRevoked, { httpStatus: 400, error: "invalid_grant" }, "the refresh token died with the session");
