@@ -66,7 +66,7 @@ t.test("login, consent, error and account pages cannot be framed or cached", asy
   checkHeaders(t, account, "the account page");
 });
 
-t.test("a login form posted without its CSRF token gets no code", async (t) => {
+t.test("a login form posted without its CSRF token or binding cookie is refused", async (t) => {
   const gw = await startOAuthGateway(t);
   const clientId = await registerLoopbackClient(gw);
   const page = await exchange("GET", authorizationRequest(gw.issuer, clientId, REDIRECT_URI, matrixScope("CSRF1")).url);
@@ -77,14 +77,22 @@ t.test("a login form posted without its CSRF token gets no code", async (t) => {
   t.ok(hidden.length > 0, "the form carries hidden fields (CSRF token, request)");
   const action = new URL(form.action || page.url, page.url).href;
   const cookie = cookiesOf(page);
-  // A forger's page cannot read the token: without the hidden fields, no code.
+  // A forger's page cannot read the token: without the hidden fields the form is refused before the
+  // password is checked (no homeserver login), and no code is issued.
   const blanks = Object.fromEntries(hidden.map(([name]) => [name, ""]));
   const blanked = await exchange("POST", action, formBody(form, { ...blanks, ...ALICE }, form.buttons[0]), cookie);
-  t.notMatch(blanked.headers.get("location") ?? "", /[?&#]code=/, "without the hidden fields: no code");
+  t.ok(blanked.status >= 400 && blanked.status < 500, `without the hidden fields: refused (got ${blanked.status})`);
+  t.notMatch(blanked.headers.get("location") ?? "", /[?&#]code=/, "no code");
   t.same(gw.homeserver.logins, [], "and the password was not even checked");
-  // When the page binds its token to a cookie, the same form posted without that cookie gets no code either.
+  // When the page binds its form to a cookie, the same form posted without that cookie (another browser) is refused too.
   if (cookie) {
     const cookieless = await exchange("POST", action, formBody(form, { ...ALICE }, form.buttons[0]));
-    t.notMatch(cookieless.headers.get("location") ?? "", /[?&#]code=/, "without the page's cookie: no code");
+    t.ok(cookieless.status >= 400 && cookieless.status < 500, `without the page's cookie: refused (got ${cookieless.status})`);
+    t.notMatch(cookieless.headers.get("location") ?? "", /[?&#]code=/, "no code");
+    t.same(gw.homeserver.logins, [], "and the password was not checked");
   }
+  // The same form with its fields and cookie does log in: the refusals above were the token's doing.
+  const genuine = await exchange("POST", action, formBody(form, { ...ALICE }, form.buttons[0]), cookie);
+  t.ok(genuine.status === 200 || genuine.status === 303, `with its fields and cookie the form goes on (got ${genuine.status})`);
+  t.match(gw.homeserver.logins, [{ user: "alice", ok: true }], "and the password was checked");
 });

@@ -65,3 +65,24 @@ export function upstreamTokenOf(gw: OAuthTestGateway, deviceId: string): string 
 }
 
 export { ALICE };
+
+/**
+ * How many whoami requests reached the homeserver: a revoked token must be refused by the gateway itself,
+ * so this count does not move. (Only whoami: a revocation's homeserver logout may still be arriving.)
+ */
+export function whoamisAtHomeserver(gw: OAuthTestGateway): number {
+  return gw.homeserver.received.filter((r) => r.url.includes("/account/whoami")).length;
+}
+
+/**
+ * Whether the homeserver device is logged out within `ms`: the theft rule logs it out without waiting
+ * (fire and forget, as `/refresh` does), so the test polls instead of looking once.
+ */
+export async function deviceLoggedOut(gw: OAuthTestGateway, deviceId: string, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (upstreamTokenOf(gw, deviceId) !== undefined) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
