@@ -18,6 +18,7 @@ import {
   TokenRefresher,
   TokenRefreshLogoutError,
 } from "matrix-js-sdk";
+import { logger as rootLogger } from "matrix-js-sdk/lib/logger.js";
 import t, { type Test } from "tap";
 import { BROWSER_WAIT_MS, hasChromium, launchChromium, NO_CHROMIUM } from "../helpers/chromium.js";
 import { recordGatewayRequests } from "../helpers/gateway-requests.js";
@@ -31,6 +32,8 @@ const ALICE = "@alice:example.org";
 const DEVICE = "JSSDK42DEVICE";
 
 type Logger = NonNullable<ICreateClientOpts["logger"]>;
+/** The SDK's root logger reports each OAuth error body it inspects ("Missing or invalid property: errcode"). */
+(rootLogger as unknown as { setLevel(level: string): void }).setLevel("silent");
 const silent: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, getChild: () => silent };
 
 function client(t: Test, gw: OAuthTestGateway, opts: Omit<ICreateClientOpts, "baseUrl"> = {}): MatrixClient {

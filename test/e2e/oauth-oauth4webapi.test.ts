@@ -109,4 +109,17 @@ t.test("oauth4webapi: discovery, registration, code grant with ID token, refresh
   const refused = await oauth.processRefreshTokenResponse(as, client, deadRefresh).catch((error: unknown) => error);
   t.ok(refused instanceof oauth.ResponseBodyError, "and so did the refresh token");
   t.match(refused, { status: 400, error: "invalid_grant" });
+
+  // Secrets never in the gateway's log: the code, the tokens, the ID token, the password.
+  const logged = JSON.stringify(gw.logs);
+  const secrets = [
+    callback.get("code") ?? "",
+    tokens.access_token,
+    tokens.refresh_token ?? "",
+    tokens.id_token ?? "",
+    refreshed.access_token,
+  ];
+  for (const secret of [...secrets, refreshed.refresh_token ?? "", "wonderland"].filter((s) => s.length > 0)) {
+    t.notOk(logged.includes(secret), "a secret of the flow is not in the gateway's log");
+  }
 });
