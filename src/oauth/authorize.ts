@@ -29,10 +29,11 @@ export function createAuthorizeHandlers(pages: Pages): { get: Handler; post: Han
     options: { username?: string; notice?: string; headers?: Record<string, string | string[]> } = {},
   ) => {
     const host = clientHost(client);
+    const name = clientName(client);
     const body = loginPage(pages.site, {
       action: pages.authorizePath,
       heading: html`Sign in to ${pages.site.serverName}`,
-      lede: html`to continue to <strong>${clientName(client)}</strong>${host ? html` <span class="host">(${host})</span>` : ""}`,
+      lede: html`to continue to <strong>${name}</strong>${host && host !== name ? html` <span class="host">(${host})</span>` : ""}`,
       sealed,
       username: options.username,
       notice: options.notice,
@@ -80,7 +81,7 @@ export function createAuthorizeHandlers(pages: Pages): { get: Handler; post: Han
     });
     if (!outcome.ok)
       return showForm(res, outcome.status, client, sealed as string, { username, notice: outcome.notice, headers: outcome.headers });
-    await afterLogin(pages, res, info, request, client, outcome.verified, payload.bind as string);
+    await afterLogin(pages, res, request, client, outcome.verified, payload.bind as string);
   };
 
   return { get, post };

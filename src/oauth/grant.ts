@@ -36,7 +36,6 @@ interface PendingGrant {
 export async function afterLogin(
   pages: Pages,
   res: ServerResponse,
-  info: RequestInfo,
   request: AuthorizationRequest,
   client: OAuthClient,
   verified: VerifiedLogin,
@@ -62,7 +61,7 @@ export async function afterLogin(
     expiresAt: now + codeTtl,
   });
   ctx.logger.info(
-    { event: "oauth_login", user_id: verified.userId, device_id: verified.deviceId, client_id: client.id, session: sessionId },
+    { event: "oauth_code_issued", user_id: verified.userId, device_id: verified.deviceId, client_id: client.id, session: sessionId },
     "signed in on the authorization page",
   );
   const pending: PendingGrant = {
@@ -75,7 +74,7 @@ export async function afterLogin(
     deviceId: verified.deviceId,
     bind,
   };
-  if (!ctx.config.oauth.consent) return grant(pages, res, info, pending);
+  if (!ctx.config.oauth.consent) return grant(pages, res, pending);
   const sealed = await pages.sealer.seal("grant", { ...pending }, Math.min(pages.ttlMs, codeTtl));
   const body = consentPage(pages.site, {
     action: pages.authorizePath,
@@ -95,7 +94,7 @@ export async function consentStep(pages: Pages, req: IncomingMessage, res: Serve
   const payload = await pages.sealer.open("grant", form.get("grant") ?? undefined);
   if (!payload || !boundToBrowser(payload.bind, req)) throw staleForm();
   const pending = payload as unknown as PendingGrant;
-  if (form.has("consent")) return grant(pages, res, info, pending);
+  if (form.has("consent")) return grant(pages, res, pending);
   const { ctx } = pages;
   const taken = await ctx.store.takeCode(hashAuthorizationCode(pending.code), ctx.clock.now());
   if (taken?.firstUse) await logoutUpstream(ctx, taken.code.upstreamToken, "/logout", info.address);
@@ -115,20 +114,10 @@ export async function consentStep(pages: Pages, req: IncomingMessage, res: Serve
 }
 
 /**
- * Hands the code to the client. The user's older sessions on the same device end here (a new login on a device
- * replaces the old one); only on the gateway: the homeserver device is the one the new login just signed into.
+ * Hands the code to the client. The user's older sessions on the same device end when the code is exchanged
+ * (oauth/code-grant.ts), not here: a code never exchanged must not have ended anything.
  */
-async function grant(pages: Pages, res: ServerResponse, info: RequestInfo, pending: PendingGrant): Promise<void> {
-  const { ctx } = pages;
-  const older = (await ctx.sessions.list(pending.userId)).filter((session) => session.deviceId === pending.deviceId);
-  for (const session of older) await ctx.sessions.revoke(session.id);
-  if (older.length) {
-    ctx.logger.info(
-      { event: "oauth_device_replaced", user_id: pending.userId, device_id: pending.deviceId, sessions: older.length },
-      "older sessions on the device ended",
-    );
-  }
-  info.route = "oauth";
+async function grant(pages: Pages, res: ServerResponse, pending: PendingGrant): Promise<void> {
   sendRedirect(
     res,
     responseUrl(pending.redirectUri, pending.responseMode, { code: pending.code, state: pending.state, iss: pages.issuer }),

@@ -19,7 +19,7 @@ export const NATIVE_CLIENT = "native-client-id";
 export const WEB_REDIRECT = "https://app.example.com/callback";
 /** PKCE (RFC 7636 appendix B). */
 export const VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-export const CHALLENGE = "E9Melhoa2OwvFgEXBTM5x_1sM-ep8SN9vNhdPlmdpns";
+export const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /** An RSA key for `oauth.signing_key_file`, written once per process. */
 function signingKeyFile(): string {
@@ -38,9 +38,9 @@ export interface OAuthGateway extends TestGateway {
 /** A gateway with OAuth on, public_baseurl `PUBLIC_BASEURL`, and a web and a native client registered. */
 export async function startOAuthGateway(
   t: Test,
-  options: StartOptions & { oauthYaml?: string; baseurl?: string } = {},
+  options: StartOptions & { oauthYaml?: string; baseurl?: string; store?: Store } = {},
 ): Promise<OAuthGateway> {
-  const store = createMemoryStore();
+  const store = options.store ?? createMemoryStore();
   const yaml = [
     `public_baseurl: "${options.baseurl ?? PUBLIC_BASEURL}"`,
     `oauth: {enabled: true, signing_key_file: "${signingKeyFile()}"${options.oauthYaml ? `, ${options.oauthYaml}` : ""}}`,

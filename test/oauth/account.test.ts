@@ -89,7 +89,9 @@ t.test("the sessions list: device, client, created, last refresh", async (t) => 
   const list = await browser.get(ACCOUNT);
   t.equal(list.status, 200);
   const rows = [
-    ...list.text.matchAll(/<tr>\s*<td><code>([^<]+)<\/code><\/td>\s*<td>([^<]+)<\/td>\s*<td>([^<]+)<\/td>\s*<td>([^<]+)<\/td>/g),
+    ...list.text.matchAll(
+      /<tr>\s*<td class="device"><code>([^<]+)<\/code><\/td>\s*<td>([^<]+)<\/td>\s*<td class="time">([^<]+)<\/td>\s*<td class="time">([^<]+)<\/td>/g,
+    ),
   ].map((m) => m.slice(1));
   const created = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
   const start = gw.clock.now() - 120_000;

@@ -16,6 +16,7 @@ import {
   STABLE,
   startOAuthGateway,
   UNSTABLE,
+  VERIFIER,
   WEB_CLIENT,
   WEB_REDIRECT,
 } from "../helpers/oauth-pages.js";
@@ -55,7 +56,7 @@ t.test("a valid request shows the sign-in form, framed by the security headers",
     reply.text,
     /<label for="password">Password<\/label>\s*<input id="password" name="password" type="password" autocomplete="current-password"/,
   );
-  t.match(reply.text, /<button type="submit" class="primary">Sign in<\/button>/);
+  t.match(reply.text, /<button type="submit" class="primary block">Sign in<\/button>/);
   t.match(reply.text, /<link rel="stylesheet" href="\/oauth2\/style\.css">/);
   t.notMatch(reply.text, /<script|style="/, "no script, no inline style");
   t.ok(inputValue(reply.text, "request"), "the sealed request");
@@ -105,7 +106,7 @@ t.test("a native client's loopback URI registered without a port matches any por
   for (const uri of ["http://127.0.0.1:41234/callback", "http://127.0.0.1/callback", "net.example.native:/callback"]) {
     const reply = await browser.get(`${AUTHORIZE}?${authorizeQuery({ client_id: NATIVE_CLIENT, redirect_uri: uri })}`);
     t.equal(reply.status, 200, uri);
-    t.match(reply.text, /to continue to <strong>native\.example\.net<\/strong>/, "named by its client_uri host");
+    t.match(reply.text, /to continue to <strong>native\.example\.net<\/strong><\/p>/, "named by its client_uri host");
   }
   for (const uri of ["http://127.0.0.1:41234/other", "http://localhost:41234/callback", "net.example.native:/other"]) {
     const reply = await browser.get(`${AUTHORIZE}?${authorizeQuery({ client_id: NATIVE_CLIENT, redirect_uri: uri })}`);
@@ -265,7 +266,7 @@ t.test("sign-in, consent, then a 303 with code, state and iss; the code is store
   });
   t.same(await whoami.json(), { user_id: "@alice:example.org", device_id: "DEVICE1" }, "the homeserver login made the scope's device");
   t.match(
-    gw.logs.find((line) => line.event === "oauth_login"),
+    gw.logs.find((line) => line.event === "oauth_code_issued"),
     { user_id: "@alice:example.org", device_id: "DEVICE1", client_id: WEB_CLIENT, session: stored?.code.sessionId },
   );
   t.notMatch(JSON.stringify(gw.logs), new RegExp(code), "the code is not logged");
@@ -306,7 +307,7 @@ t.test("the consent form is bound to the browser too", async (t) => {
   t.equal(reply.location, null);
 });
 
-t.test("without consent: straight to the client, in the fragment when asked; older sessions on the device end", async (t) => {
+t.test("without consent: straight to the client, in the fragment when asked; nothing ended before the exchange", async (t) => {
   const gw = await startOAuthGateway(t, { oauthYaml: "consent: false" });
   const older = await gw.request("/_matrix/client/v3/login", {
     method: "POST",
@@ -327,9 +328,9 @@ t.test("without consent: straight to the client, in the fragment when asked; old
   t.equal(fragment.get("iss"), PUBLIC_BASEURL);
   const sessions = await gw.gateway.sessions.list("@alice:example.org");
   t.same(
-    sessions.map((s) => s.deviceId),
-    [otherDevice.device_id],
-    "the older session on DEVICE1 ended, the other device's stayed",
+    sessions.map((s) => s.deviceId).sort(),
+    ["DEVICE1", otherDevice.device_id].sort(),
+    "the older session on DEVICE1 ends only when the code is exchanged",
   );
   t.same(gw.homeserver.logouts, [], "the homeserver device was not logged out: the new login uses it");
 });
@@ -350,4 +351,43 @@ t.test("a login_hint fills the username in; public_baseurl's path is the pages' 
     password: "wonderland",
   });
   t.equal(consent.status, 200);
+});
+
+t.test("the code from the pages is exchanged at the token endpoint for a working session on the scope's device", async (t) => {
+  const gw = await startOAuthGateway(t, { oauthYaml: "consent: false" });
+  const browser = new Browser(gw.url);
+  const form = await browser.get(`${AUTHORIZE}?${authorizeQuery()}`);
+  const reply = await signIn(browser, form.text);
+  const code = new URL(reply.location as string).searchParams.get("code") as string;
+  const token = await gw.request("/oauth2/token", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: WEB_REDIRECT,
+      client_id: WEB_CLIENT,
+      code_verifier: VERIFIER,
+    }).toString(),
+  });
+  t.equal(token.status, 200, JSON.stringify(token.body));
+  t.equal(token.body.scope, `openid ${UNSTABLE}api:* ${UNSTABLE}device:DEVICE1`);
+  const whoami = await gw.request("/_matrix/client/v3/account/whoami", { headers: { Authorization: `Bearer ${token.body.access_token}` } });
+  t.equal(whoami.status, 200);
+  t.same(whoami.body, { user_id: "@alice:example.org", device_id: "DEVICE1" });
+});
+
+t.test("no server-side state: a form from one gateway instance is taken by another sharing the configuration", async (t) => {
+  const first = await startOAuthGateway(t);
+  const second = await startOAuthGateway(t, { store: first.store, homeserver: first.homeserver, clock: first.clock });
+  const atFirst = new Browser(first.url);
+  const form = await atFirst.get(`${AUTHORIZE}?${authorizeQuery()}`);
+  const atSecond = new Browser(second.url);
+  for (const [name, value] of atFirst.cookies) atSecond.cookies.set(name, value);
+  const consent = await signIn(atSecond, form.text);
+  t.equal(consent.status, 200);
+  t.match(consent.text, /name="consent"/);
+  const done = await atFirst.post(AUTHORIZE, { grant: inputValue(consent.text, "grant") as string, consent: "1" });
+  t.equal(done.status, 303);
+  t.match(new URL(done.location as string).searchParams.get("code"), /^[A-Za-z0-9_-]{43}$/);
 });

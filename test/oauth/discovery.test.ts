@@ -3,7 +3,7 @@
  * short cache lifetime; 404 M_UNRECOGNIZED on the Matrix paths while OAuth is off; the ID-token JWKS.
  */
 import t from "tap";
-import { startGateway } from "../helpers/gateway.js";
+import { startGateway, testConfig } from "../helpers/gateway.js";
 import { ISSUER, startOAuthGateway, writeKeyFile } from "../helpers/oauth.js";
 
 const METADATA = {
@@ -86,4 +86,19 @@ t.test("keys.json publishes the ID-token key alone: RS256, use sig, its kid", as
   const jwk = key?.publicKey.export({ format: "jwk" });
   t.same(reply.body, { keys: [{ kty: "RSA", n: jwk?.n, e: jwk?.e, kid: key?.kid, alg: "RS256", use: "sig" }] });
   t.match(key?.kid, /^[A-Za-z0-9_-]{43}$/, "an RFC 7638 thumbprint");
+});
+
+t.test("turned on and off by a reload, no restart needed", async (t) => {
+  const gw = await startGateway(t);
+  const keyFile = writeKeyFile(t);
+  t.equal((await gw.request(PATHS[0] as string)).status, 404);
+  const on = testConfig(gw.homeserver.url, { yaml: `public_baseurl: ${ISSUER}\noauth: {enabled: true, signing_key_file: "${keyFile}"}` });
+  t.same(gw.gateway.reload(on), [], "nothing needs a restart");
+  const reply = await gw.request(PATHS[0] as string);
+  t.equal(reply.status, 200);
+  t.same(reply.body, METADATA);
+  t.equal((await gw.request("/oauth2/keys.json")).status, 200);
+  t.same(gw.gateway.reload(testConfig(gw.homeserver.url)), []);
+  t.equal((await gw.request(PATHS[0] as string)).status, 404);
+  t.equal((await gw.request("/oauth2/keys.json")).status, 404);
 });

@@ -47,10 +47,10 @@ export function sessionsPage(site: PageSite, frame: AccountFrame, rows: SessionR
 <tbody>
 ${rows.map(
   (row) => html`<tr>
-<td><code>${row.deviceId}</code></td>
+<td class="device"><code>${row.deviceId}</code></td>
 <td>${row.client}</td>
-<td>${formatTime(row.createdAt)}</td>
-<td>${row.lastRefresh === undefined ? "never" : formatTime(row.lastRefresh)}</td>
+<td class="time">${formatTime(row.createdAt)}</td>
+<td class="time">${row.lastRefresh === undefined ? "never" : formatTime(row.lastRefresh)}</td>
 <td class="actions"><a href="${deviceLink(frame, "org.matrix.device_view", row.deviceId)}">View</a><a href="${deviceLink(frame, "org.matrix.device_delete", row.deviceId)}">Sign out</a></td>
 </tr>
 `,

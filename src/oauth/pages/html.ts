@@ -19,9 +19,6 @@ export function escapeHtml(text: string): string {
 /** Tagged template: interpolated strings are escaped, `Html` values (already rendered) are not. */
 export class Html {
   constructor(readonly text: string) {}
-  toString(): string {
-    return this.text;
-  }
 }
 
 export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {

@@ -30,7 +30,7 @@ ${page.notice ? html`<p class="notice error" role="alert">${page.notice}</p>` : 
 <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${page.username ?? ""}"${page.username ? "" : html` autofocus`}>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required${page.username ? html` autofocus` : ""}>
-<button type="submit" class="primary">Sign in</button>
+<button type="submit" class="primary block">Sign in</button>
 </form>
 <p class="fine">You can use your username (like <code>alice</code>) or your full Matrix ID (like <code>@alice:${site.serverName}</code>).</p>`,
   );

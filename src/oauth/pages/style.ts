@@ -100,7 +100,7 @@ button, .button {
   text-decoration: none;
   text-align: center;
 }
-form > button.primary { width: 100%; margin-top: 24px; }
+button.block { width: 100%; margin-top: 24px; }
 .primary { background: var(--accent); color: var(--accent-text); }
 .primary:hover { background: var(--accent-hover); }
 .secondary { background: transparent; color: var(--text); border-color: var(--line); }
@@ -108,6 +108,7 @@ form > button.primary { width: 100%; margin-top: 24px; }
 .danger { background: var(--danger); color: #ffffff; }
 .buttons { display: flex; gap: 12px; justify-content: flex-end; margin-top: 24px; flex-wrap: wrap; }
 .buttons > * { flex: 1 1 0; min-width: 120px; margin: 0; }
+.buttons > .button, .buttons > button { display: inline-flex; align-items: center; justify-content: center; white-space: nowrap; }
 .notice { padding: 10px 14px; border-radius: 8px; font-size: 0.95rem; }
 .notice.error { background: var(--danger-bg); color: var(--danger); }
 .notice.ok { background: var(--ok-bg); }
@@ -126,6 +127,7 @@ form > button.primary { width: 100%; margin-top: 24px; }
 .grants li { margin-bottom: 6px; }
 table { width: 100%; border-collapse: collapse; margin: 8px 0 20px; font-size: 0.93rem; }
 th, td { text-align: left; padding: 10px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td.time, td.device { white-space: nowrap; }
 th { color: var(--muted); font-weight: 600; font-size: 0.82rem; text-transform: uppercase; letter-spacing: 0.04em; }
 td.actions { text-align: right; white-space: nowrap; }
 td.actions a { margin-left: 12px; }
