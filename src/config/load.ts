@@ -123,12 +123,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (problems.length || !parsed.success) throw new ConfigError(file, problems);
 
   const config = parsed.data;
-  const { routes, identity, keySet, encryptionKey, oauthKey } = checkSemantics(
-    config,
-    baseDir,
-    options.createMissingSecret ?? false,
-    problem,
-  );
+  const { routes, identity, keySet, encryptionKey, oauth } = checkSemantics(config, baseDir, options.createMissingSecret ?? false, problem);
   if (problems.length || !routes || !identity || !keySet || !encryptionKey) throw new ConfigError(file, problems);
   const warnings: ConfigWarning[] = [];
   collectWarnings(config, baseDir, (keyPath, message, about) => {
@@ -149,7 +144,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     registration: identity.registration,
     jwt: { ...jwt, secret: keySet.secret, keys: keySet.keys, signing_kid: keySet.signingKid, audience: jwt.audience ?? config.server_name },
     store: { ...store, path: path.resolve(baseDir, store.path), encryption_key: encryptionKey },
-    oauth: { ...config.oauth, signing_key: oauthKey },
+    oauth: { ...config.oauth, signing_key: oauth },
     source: file,
     warnings,
   };
@@ -195,8 +190,8 @@ function checkSemantics(
   const explicitStoreKey = all("store") && (config.store.encryption_key !== undefined || config.store.encryption_key_file !== undefined);
   const encryptionKey =
     all("store") && (keySet || explicitStoreKey) ? readEncryptionKey(config, baseDir, keySet?.secret, problem) : undefined;
-  const oauthKey = all("oauth", "public_baseurl") ? readOAuthSigningKey(config, baseDir, problem) : undefined;
-  return { routes, identity, keySet, encryptionKey, oauthKey };
+  const oauth = all("oauth", "public_baseurl") ? readOAuthSigningKey(config, baseDir, problem) : undefined;
+  return { routes, identity, keySet, encryptionKey, oauth };
 }
 
 function checkRelations(config: ParsedConfig, problem: Report, all: (...sections: Section[]) => boolean): void {

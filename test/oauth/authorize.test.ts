@@ -290,9 +290,11 @@ t.test("consent refused: access_denied, and the homeserver session just made is 
   });
   t.equal(whoami.status, 401, "the homeserver device's token is gone");
   t.same(await gw.store.takeExpiredCodes(gw.clock.now() + 3_600_000), [], "no code left waiting for the sweep");
-  // The consent form cannot be replayed into a grant.
+  // Replaying the consent form with Allow hands over a code that is already spent.
   const replay = await browser.post(AUTHORIZE, { grant: inputValue(consent.text, "grant") as string, consent: "1" });
   t.equal(replay.status, 303);
+  const spent = new URL(replay.location as string).searchParams.get("code") as string;
+  t.notOk((await gw.store.takeCode(hashAuthorizationCode(spent), gw.clock.now()))?.firstUse, "the replayed code is spent");
 });
 
 t.test("the consent form is bound to the browser too", async (t) => {
