@@ -80,13 +80,14 @@ export function leasedLimiter(name: string, limit: Limit, primary: FlexibleLimit
     for (const [key, lease] of leases) if (lease.endsAt <= at && !asking.has(key)) leases.delete(key);
   };
 
-  const state = (lease: Lease, allowed: boolean, at: number): LimitState => ({
-    policy: name,
-    allowed,
-    limit: limit.points,
-    remaining: Math.min(limit.points, lease.primaryRemaining + lease.left),
-    resetMs: Math.max(0, lease.endsAt - at),
-  });
+  /** The answer of `consumeLeased`, rewritten by each call (no object per request); `consume` returns copies. */
+  const answer: LimitState = { policy: name, allowed: true, limit: limit.points, remaining: limit.points, resetMs: 0 };
+  const state = (lease: Lease, allowed: boolean, at: number): LimitState => {
+    answer.allowed = allowed;
+    answer.remaining = Math.min(limit.points, lease.primaryRemaining + lease.left);
+    answer.resetMs = Math.max(0, lease.endsAt - at);
+    return answer;
+  };
 
   /** The answer from a live lease, or undefined when the primary must be asked. */
   const fromLease = (key: string): LimitState | undefined => {
@@ -141,11 +142,11 @@ export function leasedLimiter(name: string, limit: Limit, primary: FlexibleLimit
     consumeLeased: fromLease,
     async consume(key) {
       for (;;) {
-        const answer = fromLease(key);
-        if (answer !== undefined) return answer;
+        const leased = fromLease(key);
+        if (leased !== undefined) return { ...leased };
         await ask(key);
         const granted = fromLease(key);
-        if (granted !== undefined) return granted;
+        if (granted !== undefined) return { ...granted };
         // Others waiting on the same batch used it up, or the window ended meanwhile: ask again.
       }
     },

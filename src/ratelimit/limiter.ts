@@ -65,7 +65,8 @@ export interface Limiter {
   consumeNow?: ((key: string) => LimitState) | undefined;
   /**
    * The count answered at once when this process holds it (a cluster worker's lease, leased.ts); undefined, with
-   * nothing counted, when the shared counter must be asked (`consume`).
+   * nothing counted, when the shared counter must be asked (`consume`). Its state is rewritten by the next call,
+   * as `consumeNow`'s.
    */
   consumeLeased?: ((key: string) => LimitState | undefined) | undefined;
   /** Forgets `key` (a successful login clears its failure counter). */

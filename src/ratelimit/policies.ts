@@ -237,7 +237,8 @@ export function createRateLimits(
       const routeClass = classes[i] as (typeof classes)[number];
       if (!routeClass.matcher.matches(method, path)) continue;
       const now = routeClass.limiter.consumeLeased?.(userId);
-      if (now === undefined) return countAuthenticated(userId, method, path, state, i);
+      // A copy: the leased states are rewritten by the next request while this one waits.
+      if (now === undefined) return countAuthenticated(userId, method, path, { ...state }, i);
       state = tightest(state, allow(now));
     }
     return headersOf(state);

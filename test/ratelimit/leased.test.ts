@@ -193,22 +193,27 @@ t.test("two workers sharing one primary never allow more than the limit in a win
   t.pass("no window allowed more than its points");
 });
 
-t.test("policies: a worker answers authenticated requests at once while its leases hold them", async (t) => {
+/** Policies over leased limiters (batches of 4) on fake primaries; `calls` counts the round trips. */
+function leasedPolicies(rateLimits: Record<string, unknown>) {
   const yaml = [
     "server_name: example.org",
     'upstream: {url: "http://127.0.0.1:1"}',
     `jwt: {secret: "${"s".repeat(40)}"}`,
-    `rate_limits: ${JSON.stringify({ enabled: true, per_user: { points: 20, duration: "1m" }, routes: { send: { points: 8, duration: "1m" } } })}`,
+    `rate_limits: ${JSON.stringify({ enabled: true, ...rateLimits })}`,
   ].join("\n");
   const config = parseConfig(yaml, "leased.yaml").rate_limits;
   const clock = { now: 1_000_000 };
-  let calls = 0;
+  const counts = { calls: 0 };
   const factory: LimiterFactory = (name, limit) => {
     const primary = fakePrimary(limit, clock);
-    const counted = { ...primary, consume: (key: string, points?: number) => ((calls += 1), primary.consume(key, points)) };
+    const counted = { ...primary, consume: (key: string, points?: number) => ((counts.calls += 1), primary.consume(key, points)) };
     return leasedLimiter(name, limit, counted, { batch: 4, now: () => clock.now });
   };
-  const limits = createRateLimits(config, factory);
+  return { limits: createRateLimits(config, factory), counts };
+}
+
+t.test("policies: a worker answers authenticated requests at once while its leases hold them", async (t) => {
+  const { limits, counts } = leasedPolicies({ per_user: { points: 20, duration: "1m" }, routes: { send: { points: 8, duration: "1m" } } });
   const user = "@a:example.org";
   const whoami = "/_matrix/client/v3/account/whoami";
   const send = "/_matrix/client/v3/rooms/!r:example.org/send/m.room.message/t1";
@@ -226,10 +231,21 @@ t.test("policies: a worker answers authenticated requests at once while its leas
     const headers = answer instanceof Promise ? await answer : answer;
     t.equal(headers["RateLimit-Remaining"], String(i));
   }
-  t.equal(calls, 5, "user: 3 batches of 4 for 10 requests; send: 2 for 8");
+  t.equal(counts.calls, 5, "user: 3 batches of 4 for 10 requests; send: 2 for 8");
   t.throws(
     () => limits.authenticated(user, "PUT", send),
     new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many requests", { retry_after_ms: 60_000 }),
     "the class's window spent: 429 at once, from the lease",
   );
+});
+
+t.test("policies: requests waiting for a class's batch keep the user's count each was given", async (t) => {
+  const { limits } = leasedPolicies({ per_user: { points: 20, duration: "1m" }, routes: { send: { points: 100, duration: "1m" } } });
+  const user = "@a:example.org";
+  const send = "/_matrix/client/v3/rooms/!r:example.org/send/m.room.message/t";
+  await limits.authenticated(user, "GET", "/_matrix/client/v3/account/whoami"); // the user's lease, not the class's
+  // Both counted at once on the user's lease, then both wait for the class's first batch.
+  const [one, two] = await Promise.all([limits.authenticated(user, "PUT", `${send}1`), limits.authenticated(user, "PUT", `${send}2`)]);
+  t.strictSame(one, { "RateLimit-Limit": "20", "RateLimit-Remaining": "18", "RateLimit-Reset": "60" });
+  t.strictSame(two, { "RateLimit-Limit": "20", "RateLimit-Remaining": "17", "RateLimit-Reset": "60" });
 });
