@@ -43,7 +43,8 @@ export const COMMANDS: Entry[] = [
   },
   {
     name: "gen-keys",
-    summary: "make an ES256 (P-256) key pair in PEM: printed, or written to DIR/private.pem (0600) and DIR/public.pem",
+    summary:
+      "make an ES256 (P-256) key pair in PEM — with --rsa an RSA 3072 one, for RS256 or oauth.signing_key_file: printed, or written to DIR/private.pem (0600) and DIR/public.pem",
     load: async () => (await import("./commands/secrets.js")).genKeysCommand,
   },
   {

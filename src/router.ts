@@ -19,6 +19,9 @@ import { newRequestInfo, type RequestInfo } from "./http/request-info.js";
 import { sendError, sendJson, sendPreflight } from "./http/respond.js";
 import { oauthEndpoints } from "./oauth/endpoints.js";
 import { OAuthError } from "./oauth/errors.js";
+import { PageError } from "./oauth/page-error.js";
+import { sendErrorPage } from "./oauth/pages/error-page.js";
+import { basePathOf } from "./oauth/pages-context.js";
 import { scrubUrl } from "./observability/log.js";
 import { createRequestObserver } from "./observability/request-log.js";
 import { classifyAuthPath, PASSING_SUB_PATH } from "./proxy/auth-endpoints.js";
@@ -79,6 +82,7 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
   const own = ownEndpoints(ctx, ready);
   const passthrough = ctx.config.passthrough_prefixes;
   const observe = createRequestObserver(ctx.logger, ctx.metrics, ctx.config.log);
+  const site = { basePath: basePathOf(ctx), serverName: ctx.config.server_name };
 
   const fail = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, error: unknown) => {
     if (!res.headersSent && !res.hasHeader("X-Request-Id")) res.setHeader("X-Request-Id", info.requestId);
@@ -88,6 +92,10 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
     }
     if (error instanceof OAuthError) {
       sendJson(res, error.status, error.body(), error.headers);
+      return;
+    }
+    if (error instanceof PageError) {
+      sendErrorPage(res, site, error);
       return;
     }
     ctx.logger.error({ err: error, url: scrubUrl(req.url ?? "") }, "request failed");

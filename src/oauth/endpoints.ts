@@ -6,8 +6,13 @@
 import { unrecognized } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, OwnEndpoint, RouteContext } from "../routes/context.js";
+import { createAccountHandlers } from "./account.js";
+import { createAuthorizeHandlers } from "./authorize.js";
 import { idTokenJwks } from "./id-token.js";
 import { AUTH_METADATA_PATHS, createMetadataHandler, metadataPaths } from "./metadata.js";
+import { stylesheetPath } from "./pages/html.js";
+import { serveStylesheet } from "./pages/style.js";
+import { createPages } from "./pages-context.js";
 import { createRegistrationHandler } from "./registration.js";
 import { createRevocationHandler } from "./revocation.js";
 import { createTokenHandler } from "./token.js";
@@ -34,5 +39,12 @@ export function oauthEndpoints(ctx: RouteContext): Map<string, OwnEndpoint> {
   table.set(pathOf(urls.registration), { route: "oauth", methods: { POST: createRegistrationHandler(ctx) } });
   table.set(pathOf(urls.token), { route: "oauth", methods: { POST: createTokenHandler(ctx) } });
   table.set(pathOf(urls.revocation), { route: "oauth", methods: { POST: createRevocationHandler(ctx) } });
+  // The browser pages (authorization, account) and their stylesheet.
+  const pages = createPages(ctx, urls);
+  const authorize = createAuthorizeHandlers(pages);
+  const account = createAccountHandlers(pages);
+  table.set(pathOf(urls.authorization), { route: "oauth", methods: { GET: authorize.get, POST: authorize.post } });
+  table.set(pathOf(urls.account), { route: "oauth", methods: { GET: account.get, POST: account.post } });
+  table.set(stylesheetPath(pages.site), { route: "oauth", methods: { GET: serveStylesheet } });
   return table;
 }

@@ -9,13 +9,13 @@ import { extractToken } from "../auth/extract-token.js";
 import type { VerifiedLogin } from "../credentials/upstream-login.js";
 import type { TokenLoginSource } from "../credentials/upstream-token-login.js";
 import { readJsonBody } from "../http/body.js";
-import { forbidden, MatrixError, missingToken, unknownToken } from "../http/errors.js";
+import { MatrixError, missingToken, unknownToken } from "../http/errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "./context.js";
 import { APPSERVICE_LOGIN, type LoginRequest, parseLoginRequest, readLoginSubmission, TOKEN_LOGIN } from "./login-request.js";
 import { logoutUpstream } from "./logout.js";
+import { passwordLogin } from "./password-login.js";
 
-type PasswordRequest = Extract<LoginRequest, { type: "m.login.password" }>;
 type TokenRequest = Extract<LoginRequest, { type: "m.login.token" }>;
 
 import { startSession } from "./start-session.js";
@@ -63,36 +63,6 @@ export function createLoginHandler(ctx: RouteContext, alwaysRefreshable: boolean
   };
 }
 
-/** The password, checked by the credentials source between the account limits (ratelimit/policies.ts). */
-async function passwordLogin(ctx: RouteContext, request: PasswordRequest, address: string): Promise<VerifiedLogin> {
-  const { rateLimits, logger, config } = ctx;
-  const serverName = config.server_name;
-  // A user ID of another server fails like a wrong password, under the same counters.
-  const userId = request.user.startsWith("@") ? request.user : toUserId(request.user, serverName);
-  await rateLimits.loginAllowed(address, userId);
-  let verified: VerifiedLogin;
-  try {
-    verified = await ctx.credentials({
-      userId: toUserId(userId, serverName),
-      password: request.password,
-      deviceId: request.deviceId,
-      initialDeviceDisplayName: request.initialDeviceDisplayName,
-      clientAddress: address,
-    });
-  } catch (error) {
-    // A 403 was counted as a failure in advance (its reserved success is given back); anything else never
-    // judged the password.
-    if (error instanceof MatrixError && error.status === 403) await rateLimits.loginRefused(address, userId);
-    else await rateLimits.loginUnchecked(address, userId);
-    if (error instanceof MatrixError && error.status < 500) {
-      logger.info({ event: "login_failed", user_id: userId, errcode: error.errcode }, "login refused");
-    }
-    throw error;
-  }
-  await rateLimits.loginSucceeded(address, userId);
-  return verified;
-}
-
 /**
  * `m.login.token`, checked by the homeserver (credentials/upstream-token-login.ts). The account is known only
  * once the homeserver has answered: its limit is applied then, as Synapse applies it after the token check,
@@ -131,12 +101,4 @@ async function tokenLogin(ctx: RouteContext, request: TokenRequest, address: str
 function appserviceLoginRefused(req: IncomingMessage): MatrixError {
   const { token } = extractToken(req.url ?? "/", req.headers, req.rawHeaders);
   return token === undefined ? missingToken() : unknownToken();
-}
-
-/** A localpart or a full user ID of this server; users of other servers cannot log in here. */
-export function toUserId(user: string, serverName: string): string {
-  if (!user.startsWith("@")) return `@${user}:${serverName}`;
-  const colon = user.indexOf(":");
-  if (colon === -1 || user.slice(colon + 1) !== serverName) throw forbidden("Invalid username or password");
-  return user;
 }

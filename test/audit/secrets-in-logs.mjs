@@ -1,6 +1,6 @@
 /**
  * Runs after the whole suite (`npm test`'s posttest): searches every log line that every gateway started
- * by test/helpers/gateway.ts wrote, for any secret — an access token (JWT), a refresh token (magr_…), a
+ * by test/helpers/gateway.ts wrote, for any secret — an access or ID token (JWT), a refresh token (magr_…, mago_…), a
  * homeserver token the fake homeserver issued (syt_…), or a password the tests used. Zero hits, or exit 1.
  */
 import fs from "node:fs";
@@ -10,6 +10,7 @@ const dir = process.argv[2] ?? ".tap/audit";
 const SECRET_SHAPES = [
   ["access token", /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/],
   ["refresh token", /magr_[A-Za-z0-9_-]{20,}/],
+  ["OAuth refresh token", /mago_[A-Za-z0-9_-]{20,}/],
   ["homeserver token", /syt_[A-Za-z0-9_-]{10,}/],
 ];
 

@@ -46,12 +46,14 @@ export interface StartOptions {
   jwtYaml?: string;
   /** More keys of the `upstream:` block, e.g. `max_sockets: 2, socket_wait: 500ms`. */
   upstreamYaml?: string;
+  /** The port to listen on (default 0: any free one), for a gateway that must know its own URL (`public_baseurl`). */
+  port?: number;
 }
 
 export function testConfig(upstreamUrl: string, options: StartOptions = {}): Config {
   const text = [
     `server_name: ${SERVER_NAME}`,
-    "listen: {host: 127.0.0.1, port: 0}",
+    `listen: {host: 127.0.0.1, port: ${options.port ?? 0}}`,
     `upstream: {url: "${upstreamUrl}", timeout: 2s${options.upstreamYaml ? `, ${options.upstreamYaml}` : ""}}`,
     options.jwtYaml ?? `jwt: {secret: "${TEST_SECRET}"}`,
     options.storeYaml ?? "store: {type: memory}",
