@@ -1,12 +1,15 @@
 /**
  * Where the rate-limit counters of this process live, from the configuration: Redis when sessions are
- * in Redis (every instance shares them), the primary process when this is one of several workers, else
+ * in Redis (every instance shares them), the primary process when this is one of several workers (leased to
+ * the workers in batches, leased.ts), else
  * this process's memory.
  */
 import cluster from "node:cluster";
 import { Redis } from "ioredis";
+import { workerCount } from "../commands/workers.js";
 import type { Config } from "../config/schema.js";
-import { clusterLimiters, type LimiterFactory, memoryLimiters, redisLimiters } from "./limiter.js";
+import { leasedClusterLimiters } from "./leased.js";
+import { type LimiterFactory, memoryLimiters, redisLimiters } from "./limiter.js";
 
 export interface LimiterBackend {
   factory: LimiterFactory;
@@ -29,6 +32,6 @@ export function createLimiterBackend(config: Config): LimiterBackend {
     });
     return { factory: redisLimiters(client, config.store.redis.key_prefix), close: () => client.disconnect() };
   }
-  if (cluster.isWorker) return { factory: clusterLimiters, close() {} };
+  if (cluster.isWorker) return { factory: leasedClusterLimiters(workerCount(config)), close() {} };
   return { factory: memoryLimiters, close() {} };
 }

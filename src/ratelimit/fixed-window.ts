@@ -22,7 +22,7 @@ interface Window {
 }
 
 /** Keys kept before expired windows are swept out. */
-const SWEEP_ABOVE = 10_000;
+export const SWEEP_ABOVE = 10_000;
 
 /**
  * How often a limiter with many keys looks for ones it may forget: once per window (sooner finds nothing new),

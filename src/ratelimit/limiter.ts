@@ -2,7 +2,8 @@
  * The one place where rate limiters are built. Policies ask for a limiter by name and limit; the backend is
  * chosen here and nowhere else:
  * - memory: one process (the default), counted synchronously (fixed-window.ts, token-bucket.ts);
- * - cluster: several workers of one machine share counters through the primary process (IPC);
+ * - cluster: several workers of one machine share counters through the primary process (IPC), leased to
+ *   the workers in batches where a limit allows it (leased.ts);
  * - redis: several gateway instances share counters in Redis; when Redis is down each instance falls
  *   back to its own in-memory counters (the insurance limiter) and returns to Redis when it is back.
  * Cluster and Redis counters are rate-limiter-flexible's, answered by a promise.
@@ -62,6 +63,12 @@ export interface Limiter {
    * cluster counters). Its state is rewritten by the next call on the same limiter: read it before that.
    */
   consumeNow?: ((key: string) => LimitState) | undefined;
+  /**
+   * The count answered at once when this process holds it (a cluster worker's lease, leased.ts); undefined, with
+   * nothing counted, when the shared counter must be asked (`consume`). Its state is rewritten by the next call,
+   * as `consumeNow`'s.
+   */
+  consumeLeased?: ((key: string) => LimitState | undefined) | undefined;
   /** Forgets `key` (a successful login clears its failure counter). */
   reset(key: string): Promise<void>;
   /** Gives back one point counted in advance for a request that turned out not to count (nothing once the window is over). */
@@ -80,9 +87,12 @@ const flexibleOptions = (name: string, limit: Limit) => ({
   blockDuration: (limit.block ?? 0) / 1000,
 });
 
-/** Counters shared by the workers of one machine, kept by the primary (`RateLimiterClusterMaster`). */
-export const clusterLimiters: LimiterFactory = (name, limit) =>
-  wrap(name, limit, new RateLimiterCluster({ ...flexibleOptions(name, limit), timeoutMs: 1000 }));
+/** A counter shared by the workers of one machine, kept by the primary (`RateLimiterClusterMaster`). */
+export const clusterCounter = (name: string, limit: Limit): FlexibleLimiter =>
+  new RateLimiterCluster({ ...flexibleOptions(name, limit), timeoutMs: 1000 });
+
+/** Counters shared by the workers of one machine, one round trip to the primary per request (leased.ts leases them). */
+export const clusterLimiters: LimiterFactory = (name, limit) => wrap(name, limit, clusterCounter(name, limit));
 
 /** Counters in Redis, under `prefix`; in memory while Redis is unreachable. */
 export function redisLimiters(client: Redis, prefix: string): LimiterFactory {

@@ -62,7 +62,8 @@ export interface RateLimits {
   /**
    * Counts an authenticated request against its user and route classes. Synchronous — no promise, a 429 thrown at
    * once — when nothing needs counting (limits off, an exempt user) or the counters live in this process (the
-   * memory backend): the hot path stays off the microtask queue. A promise with Redis or cluster counters.
+   * memory backend) or a cluster worker's leases hold them (leased.ts): the hot path stays off the microtask
+   * queue. A promise with Redis counters, or when the primary process must be asked.
    */
   authenticated(userId: string, method: string, path: string): RateLimitHeaders | Promise<RateLimitHeaders>;
 }
@@ -205,7 +206,10 @@ export function createRateLimits(
     },
     authenticated(userId, method, path) {
       if (exempt.has(userId)) return NO_HEADERS;
-      return authenticatedNow ? countAuthenticatedNow(userId, method, path) : countAuthenticated(userId, method, path);
+      if (authenticatedNow) return countAuthenticatedNow(userId, method, path);
+      return perUser.consumeLeased !== undefined
+        ? countAuthenticatedLeased(userId, method, path)
+        : countAuthenticated(userId, method, path);
     },
   };
 
@@ -221,9 +225,36 @@ export function createRateLimits(
     return headersOf(state);
   }
 
-  async function countAuthenticated(userId: string, method: string, path: string): Promise<RateLimitHeaders> {
-    let state = allow(await perUser.consume(userId));
-    for (const routeClass of classes) {
+  /**
+   * The same counts for a cluster worker: answered at once while its leases hold them (leased.ts), continued with
+   * a promise from the first limiter that must ask the primary.
+   */
+  function countAuthenticatedLeased(userId: string, method: string, path: string): RateLimitHeaders | Promise<RateLimitHeaders> {
+    const first = perUser.consumeLeased?.(userId);
+    if (first === undefined) return countAuthenticated(userId, method, path);
+    let state = allow(first);
+    for (let i = 0; i < classes.length; i++) {
+      const routeClass = classes[i] as (typeof classes)[number];
+      if (!routeClass.matcher.matches(method, path)) continue;
+      const now = routeClass.limiter.consumeLeased?.(userId);
+      // A copy: the leased states are rewritten by the next request while this one waits.
+      if (now === undefined) return countAuthenticated(userId, method, path, { ...state }, i);
+      state = tightest(state, allow(now));
+    }
+    return headersOf(state);
+  }
+
+  /** Counts against the user, then its route classes from `from` on (`counted`: the state of those before). */
+  async function countAuthenticated(
+    userId: string,
+    method: string,
+    path: string,
+    counted?: LimitState,
+    from = 0,
+  ): Promise<RateLimitHeaders> {
+    let state = counted ?? allow(await perUser.consume(userId));
+    for (let i = from; i < classes.length; i++) {
+      const routeClass = classes[i] as (typeof classes)[number];
       if (routeClass.matcher.matches(method, path)) state = tightest(state, allow(await routeClass.limiter.consume(userId)));
     }
     return headersOf(state);
