@@ -8,28 +8,14 @@
  * so a small front adds them to its answers, exactly as the homeserver would. The gateway's own
  * answers (login, refresh, every error) are never touched by it.
  */
-import { existsSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import t, { type Test } from "tap";
+import { hasChromium, launchChromium, NO_CHROMIUM, BROWSER_WAIT_MS as WAIT_MS } from "../helpers/chromium.js";
 import { type FakeHomeserver, startFakeHomeserver } from "../helpers/fake-homeserver.js";
 import { SERVER_NAME, startGateway, type TestGateway } from "../helpers/gateway.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-/** Flags that work in a root container without a display (see /work/briefs/e2e-notes.md). */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-// Bounds a hang, not the speed of Chromium starting on a loaded 2-core machine.
-const WAIT_MS = 60_000;
 const WHOAMI = "/_matrix/client/v3/account/whoami";
 
 /** What a homeserver sends on every answer (Matrix spec, "Web Browser Clients"). */
@@ -143,12 +129,6 @@ async function startPageServer(t: Test, html: string): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-async function launch(t: Test): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: WAIT_MS });
-  t.teardown(() => browser.close());
-  return browser;
-}
-
 interface Seen {
   method: string;
   path: string;
@@ -183,8 +163,8 @@ async function results(page: Page) {
   return page.evaluate(() => ({ results: window.results, failure: window.failure }));
 }
 
-if (!existsSync(CHROMIUM)) {
-  t.plan(0, `${CHROMIUM} not found: install Debian's chromium (apt-get install --no-install-recommends chromium) to run the browser test`);
+if (!hasChromium()) {
+  t.plan(0, NO_CHROMIUM);
 } else {
   t.test("a web client on another origin logs in, calls, refreshes and reads errors", { timeout: 4 * WAIT_MS }, async (t) => {
     const { homeserver, bareUrl } = await homeserverWithCors(t);
@@ -193,7 +173,7 @@ if (!existsSync(CHROMIUM)) {
     const pageOrigin = await startPageServer(t, clientPage(gw.url));
     t.not(new URL(pageOrigin).port, new URL(gw.url).port, "page and gateway are different origins");
 
-    const browser = await launch(t);
+    const browser = await launchChromium(t);
     const context = await browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT_MS);

@@ -8,7 +8,7 @@ import { type Browser, chromium } from "playwright-core";
 import type { Test } from "tap";
 
 export const CHROMIUM = "/usr/bin/chromium";
-/** Flags that work in a root container without a display (the same as test/e2e/browser.test.ts). */
+/** Flags that work in a root container without a display (as root: no sandbox; no background networking, which this closed network refuses). */
 export const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",

@@ -5,27 +5,14 @@
  * SameSite=Strict binding cookie with the form's POST, and that the CSP lets it follow the 303 to the client
  * (another origin) after the POST. Screenshots of each page go to .tap/screenshots/.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { chromium } from "playwright-core";
 import t, { type Test } from "tap";
 import { hashAuthorizationCode } from "../../src/oauth/code.js";
+import { hasChromium, launchChromium, NO_CHROMIUM, BROWSER_WAIT_MS as WAIT_MS } from "../helpers/chromium.js";
 import { authorizeQuery, NATIVE_CLIENT, startOAuthGateway } from "../helpers/oauth-pages.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-// Bounds a hang, not the speed of Chromium starting on a loaded 2-core machine.
-const WAIT_MS = 60_000;
 const SHOTS = ".tap/screenshots";
 
 /** The client's redirect target: another origin, a page that says it got the answer. */
@@ -42,15 +29,14 @@ async function startClient(t: Test): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`;
 }
 
-if (!existsSync(CHROMIUM)) {
-  t.plan(0, `${CHROMIUM} not found: install Debian's chromium to run the browser test`);
+if (!hasChromium()) {
+  t.plan(0, NO_CHROMIUM);
 } else {
   t.test("Chromium signs in, consents, lands on the client with a code, then manages its sessions", { timeout: 4 * WAIT_MS }, async (t) => {
     mkdirSync(SHOTS, { recursive: true });
     const gw = await startOAuthGateway(t, { baseurl: "http://127.0.0.1/" });
     const redirectUri = await startClient(t);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: WAIT_MS });
-    t.teardown(() => browser.close());
+    const browser = await launchChromium(t);
     const page = await (await browser.newContext({ viewport: { width: 900, height: 760 }, deviceScaleFactor: 1 })).newPage();
     page.setDefaultTimeout(WAIT_MS);
 
