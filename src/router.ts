@@ -127,8 +127,12 @@ export function createRouter(ctx: RouteContext, ready: Handler) {
       info.route = endpoint.route;
       // HEAD is GET without the body, as Synapse serves it (Node drops the body of an answer to HEAD).
       const handler = endpoint.methods[method] ?? (method === "HEAD" ? endpoint.methods.GET : undefined);
-      if (!handler) throw wrongMethod(endpoint);
-      info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
+      try {
+        if (!handler) throw wrongMethod(endpoint);
+        info.inFlightKey = ctx.rateLimits.enterInFlight(info.address);
+      } catch (error) {
+        throw endpoint.translateError ? endpoint.translateError(error) : error;
+      }
       return handler(req, res, info);
     }
     if (MATRIX_NAMESPACES.some((ns) => path.startsWith(ns))) {

@@ -10,6 +10,7 @@ import { createAccountHandlers } from "./account.js";
 import { createAuthorizeHandlers } from "./authorize.js";
 import { idTokenJwks } from "./id-token.js";
 import { AUTH_METADATA_PATHS, createMetadataHandler, metadataPaths } from "./metadata.js";
+import { asOAuthRequestError } from "./oauth-errors.js";
 import { stylesheetPath } from "./pages/html.js";
 import { serveStylesheet } from "./pages/style.js";
 import { createPages } from "./pages-context.js";
@@ -36,9 +37,11 @@ export function oauthEndpoints(ctx: RouteContext): Map<string, OwnEndpoint> {
 
   for (const path of metadataPaths(urls)) table.set(path, { route: "oauth", methods: { GET: metadata } });
   table.set(pathOf(urls.jwks), { route: "oauth", methods: { GET: keys } });
-  table.set(pathOf(urls.registration), { route: "oauth", methods: { POST: createRegistrationHandler(ctx) } });
-  table.set(pathOf(urls.token), { route: "oauth", methods: { POST: createTokenHandler(ctx) } });
-  table.set(pathOf(urls.revocation), { route: "oauth", methods: { POST: createRevocationHandler(ctx) } });
+  // The JSON endpoints clients POST to: every error RFC 6749 JSON, the router's own too.
+  const json = (post: Handler): OwnEndpoint => ({ route: "oauth", methods: { POST: post }, translateError: asOAuthRequestError });
+  table.set(pathOf(urls.registration), json(createRegistrationHandler(ctx)));
+  table.set(pathOf(urls.token), json(createTokenHandler(ctx)));
+  table.set(pathOf(urls.revocation), json(createRevocationHandler(ctx)));
   // The browser pages (authorization, account) and their stylesheet.
   const pages = createPages(ctx, urls);
   const authorize = createAuthorizeHandlers(pages);

@@ -25,6 +25,9 @@ export function oauthJsonHandler(handler: Handler, invalidCode: string, headers:
   };
 }
 
+/** What the router raises before an OAuth JSON endpoint's handler (a wrong method, the in-flight cap), the OAuth way. */
+export const asOAuthRequestError = (error: unknown): unknown => asOAuthError(error, "invalid_request", {});
+
 function asOAuthError(error: unknown, invalidCode: string, headers: Record<string, string>): unknown {
   if (error instanceof OAuthError) {
     return new OAuthError(error.status, error.code, error.message, { ...headers, ...error.headers });
@@ -36,5 +39,7 @@ function asOAuthError(error: unknown, invalidCode: string, headers: Record<strin
     return new OAuthError(429, "temporarily_unavailable", "Too many requests: try again later", kept);
   }
   if (error.status >= 500) return error;
+  // A method the endpoint does not serve keeps its 405 and the `Allow` header RFC 9110 §15.5.6 requires.
+  if (error.status === 405) return new OAuthError(405, invalidCode, "Method not allowed", { ...headers, Allow: error.headers.Allow ?? "" });
   return new OAuthError(error.status === 413 ? 413 : 400, invalidCode, error.message, headers);
 }

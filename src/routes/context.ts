@@ -51,4 +51,9 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, info: RequestI
 export interface OwnEndpoint {
   route: RouteLabel;
   methods: Partial<Record<string, Handler>>;
+  /**
+   * How this endpoint words the errors the router raises before its handler runs (a method it does not serve,
+   * the in-flight cap): the OAuth JSON endpoints answer RFC 6749 JSON, never a Matrix errcode.
+   */
+  translateError?: (error: unknown) => unknown;
 }

@@ -167,6 +167,12 @@ t.test("malformed requests: invalid_request, unsupported_grant_type", async (t) 
   const preflight = await gw.request("/oauth2/token", { method: "OPTIONS" });
   t.equal(preflight.status, 204);
   t.equal(preflight.headers.get("access-control-allow-origin"), "*");
-  const get = await gw.request("/oauth2/token");
-  t.equal(get.status, 405);
+  // The router's own refusals on the OAuth JSON endpoints are OAuth errors too, not Matrix errcodes.
+  for (const path of ["/oauth2/token", "/oauth2/revoke", "/oauth2/registration"]) {
+    const get = await gw.request(path);
+    t.equal(get.status, 405, `GET ${path}`);
+    t.same(get.body, { error: "invalid_request", error_description: "Method not allowed" }, `GET ${path}: OAuth JSON`);
+    t.equal(get.headers.get("allow"), "POST, OPTIONS", `GET ${path}: Allow`);
+    t.equal(get.headers.get("access-control-allow-origin"), "*", `GET ${path}: CORS`);
+  }
 });
