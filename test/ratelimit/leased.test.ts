@@ -206,7 +206,13 @@ function leasedPolicies(rateLimits: Record<string, unknown>) {
   const counts = { calls: 0 };
   const factory: LimiterFactory = (name, limit) => {
     const primary = fakePrimary(limit, clock);
-    const counted = { ...primary, consume: (key: string, points?: number) => ((counts.calls += 1), primary.consume(key, points)) };
+    const counted = {
+      ...primary,
+      consume: (key: string, points?: number) => {
+        counts.calls += 1;
+        return primary.consume(key, points);
+      },
+    };
     return leasedLimiter(name, limit, counted, { batch: 4, now: () => clock.now });
   };
   return { limits: createRateLimits(config, factory), counts };
