@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { OAuthError } from "./errors.js";
-import { onHost, redirectUriProblem } from "./redirect-uris.js";
+import { onHost, redirectUriProblem } from "./redirect-uri-rules.js";
 
 const SUPPORTED_GRANTS = ["authorization_code", "refresh_token"] as const;
 

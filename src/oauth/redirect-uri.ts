@@ -1,12 +1,12 @@
 /**
- * Where the authorization response goes (RFC 6749 §3.1.2): only to a redirect URI the client registered, and
- * with the response in the query (default) or the fragment (`response_mode=fragment`, OAuth 2.0 Multiple
- * Response Type Encoding Practices §2.1).
+ * Where the authorization response goes (RFC 6749 §3.1.2): only to a redirect URI the client registered (which
+ * ones it may register: `redirect-uri-rules.ts`), with the response in the query (default) or the fragment
+ * (`response_mode=fragment`, OAuth 2.0 Multiple Response Type Encoding Practices §2.1).
  */
 
-export type ResponseMode = "query" | "fragment";
+import { LOOPBACK_HOSTS } from "./redirect-uri-rules.js";
 
-const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"]);
+export type ResponseMode = "query" | "fragment";
 
 /**
  * The registered URI `requested` matches: the same string, or — for a native client that registered a

@@ -9,7 +9,8 @@
 
 export type ApplicationType = "web" | "native";
 
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
+/** The loopback hosts a native app may redirect to over plain http (RFC 8252 §7.3), as `URL.hostname` spells them. */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 /** Why `uri` may not be registered for a client at `clientHost`, or `undefined` when it may. */
 export function redirectUriProblem(uri: string, applicationType: ApplicationType, clientHost: string): string | undefined {
