@@ -1,13 +1,14 @@
 /**
- * `npm run bench:profile [-- login]`: one scenario with the gateway under `node --cpu-prof`, then a
- * summary of where its CPU time went. Scenarios: `hit` (default: authenticated GET whoami, one token,
+ * `npm run bench:profile [-- login]`: one scenario with the gateway profiled (node:inspector, sampling every
+ * 200 µs over the measured window only: startup, seeding and warm-up stay out), then a summary of where its CPU
+ * time went. Scenarios: `hit` (default: authenticated GET whoami, one token,
  * cache hit) and `login` (POST login against the fake upstream login).
  * Writes bench/results/profile-SCENARIO.md and keeps the .cpuprofile beside it (open it in Chrome DevTools).
  *
  * Environment: BENCH_PROFILE_DURATION [5] seconds, BENCH_CONNECTIONS [32], BENCH_PROFILE_RATE [unset: as fast as
  * answered] requests/s offered.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,7 +37,6 @@ const rate = Number(process.env.BENCH_PROFILE_RATE ?? 0) || undefined;
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), "matrix-auth-gateway-profile-"));
 process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
-const profileDir = path.join(workDir, "profile");
 let summary;
 let run;
 let profileFile;
@@ -51,7 +51,6 @@ try {
       defaults: scenario === "defaults",
       ...(scenario === "miss" ? { cache: { size: 1, ttl: "1s", verified: 0 } } : {}),
     },
-    { execArgv: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=200"] },
   );
   const load = { port: gateway.port, connections, rate, proxyPid: gateway.pid, upstreamPid: upstream.pid };
   if (scenario === "bare") {
@@ -75,14 +74,12 @@ try {
     });
     Object.assign(load, { method: "POST", path: "/_matrix/client/v3/login", body, headers: { "content-type": "application/json" } });
   }
-  await warmUp({ ...load, durationSec: 1 }, 1);
-  run = await measure({ ...load, durationSec: seconds });
-  await gateway.stop(); // the profile is written as the process exits
-  const file = readdirSync(profileDir).find((name) => name.endsWith(".cpuprofile"));
-  if (!file) throw new Error("the gateway wrote no .cpuprofile");
+  await warmUp({ ...load, durationSec: 3 }, 3);
   mkdirSync(path.join(here, "results"), { recursive: true });
   profileFile = path.join(here, "results", `profile-${scenario}.cpuprofile`);
-  copyFileSync(path.join(profileDir, file), profileFile);
+  await gateway.call({ cmd: "profileStart" });
+  run = await measure({ ...load, durationSec: seconds });
+  await gateway.call({ cmd: "profileStop", file: profileFile });
   summary = summarize(profileFile);
 } finally {
   await stopAll();

@@ -42,3 +42,30 @@ export function exitOnSignal(close) {
   // The parent is gone (killed, crashed): do not outlive it.
   process.once("disconnect", stop);
 }
+
+/**
+ * IPC handlers that profile this process over exactly the measured window (node:inspector), so that startup,
+ * seeding and warm-up stay out of the profile that `--cpu-prof` would take from the first instruction.
+ * `profileStart` begins sampling (every 200 µs); `profileStop({file})` writes the `.cpuprofile` there.
+ */
+export function profilingCalls() {
+  let session;
+  return {
+    async profileStart() {
+      const { Session } = await import("node:inspector/promises");
+      session = new Session();
+      session.connect();
+      await session.post("Profiler.enable");
+      await session.post("Profiler.setSamplingInterval", { interval: 200 });
+      await session.post("Profiler.start");
+      return {};
+    },
+    async profileStop({ file }) {
+      const { writeFileSync } = await import("node:fs");
+      const { profile } = await session.post("Profiler.stop");
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      return {};
+    },
+  };
+}

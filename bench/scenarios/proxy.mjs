@@ -53,6 +53,9 @@ async function runPinned(settings, workDir, say, pinning) {
   const floor = floorWanted
     ? await startNode("token-lookup floor", server("token-lookup-floor.mjs"), { upstream: upstreamUrl })
     : undefined;
+  // Opt-in (BENCH_SCENARIOS=…,missfloor/): a miss's three unavoidable steps (jsonwebtoken, SQLite, AES-GCM) on this forwarder.
+  const missFloorWanted = settings.scenarios?.some((prefix) => prefix.startsWith("missfloor/")) ?? false;
+  const missFloor = missFloorWanted ? await startNode("cache-miss floor", server("miss-floor.mjs"), { upstream: upstreamUrl }) : undefined;
   const nginxBinary = findNginx();
   const nginx = nginxBinary ? await startNginx(nginxBinary, upstream.port, path.join(workDir, "nginx")) : undefined;
   if (!nginx) notes.push("nginx is not installed (`command -v nginx` found nothing): its rows are skipped.");
@@ -69,7 +72,7 @@ async function runPinned(settings, workDir, say, pinning) {
   const loginSqlite = await gateway("gateway (sqlite store, logins)", { store: sqlite("login") });
   const loginMemory = await gateway("gateway (memory store)", { store: { type: "memory" } });
   // The upstream stays with the load generator: "direct to upstream" measures the two sharing their CPUs.
-  for (const underTest of [bare, undici, forwarderOnly, floor, nginx, ...hit, ...miss, ...defaults, loginSqlite, loginMemory]) {
+  for (const underTest of [bare, undici, forwarderOnly, floor, missFloor, nginx, ...hit, ...miss, ...defaults, loginSqlite, loginMemory]) {
     if (underTest) pinServer(pinning, underTest.pid);
   }
 
@@ -82,6 +85,7 @@ async function runPinned(settings, workDir, say, pinning) {
   const missTokens = await seed(miss, settings.missSessions);
   const userTokens = await seed(defaults, settings.missSessions, true);
   const [floorToken] = floor ? (await floor.call({ cmd: "seed" })).tokens : [];
+  const missFloorTokens = missFloor ? (await missFloor.call({ cmd: "seed", count: settings.missSessions })).tokens : [];
 
   const scenarios = [];
   /** `targets`: one `{server, request}` per process; round r uses targets[r mod n]. */
@@ -108,6 +112,13 @@ async function runPinned(settings, workDir, say, pinning) {
     if (floor) {
       const request = { path: urlPath, headers: { authorization: `Bearer ${floorToken}` } };
       add(`floor/${name}`, "floor: forwarder + a token looked up in a Map", one(floor, request));
+    }
+    if (missFloor) {
+      add(
+        `missfloor/${name}`,
+        `floor of a miss: forwarder + jsonwebtoken + SQLite + AES-GCM (${settings.missSessions} tokens)`,
+        one(missFloor, { path: urlPath, tokens: missFloorTokens }),
+      );
     }
     add(
       `miss/${name}`,

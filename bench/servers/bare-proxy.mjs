@@ -5,7 +5,7 @@
  */
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
-import { announce, childOptions, exitOnSignal } from "../lib/child.mjs";
+import { announce, answerCalls, childOptions, exitOnSignal, profilingCalls } from "../lib/child.mjs";
 
 const { upstream } = childOptions();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
@@ -20,6 +20,8 @@ const onError = (_error, _req, res) => {
 const server = http.createServer((req, res) => proxy.web(req, res, onError));
 server.keepAliveTimeout = 65_000;
 server.listen(0, "127.0.0.1", () => announce(server.address().port));
+// `npm run bench:profile -- bare` profiles the measured window only.
+answerCalls(profilingCalls());
 exitOnSignal(() => {
   proxy.close();
   agent.destroy();

@@ -20,7 +20,7 @@
 import { randomBytes } from "node:crypto";
 import { parseConfig } from "../../dist/src/config/load.js";
 import { createGateway } from "../../dist/src/gateway.js";
-import { announce, answerCalls, childOptions, exitOnSignal } from "../lib/child.mjs";
+import { announce, answerCalls, childOptions, exitOnSignal, profilingCalls } from "../lib/child.mjs";
 
 const SERVER_NAME = "bench.local";
 
@@ -48,6 +48,7 @@ const gateway = createGateway(parseConfig(yaml, "bench-gateway.yaml"));
 const address = await gateway.listen();
 
 answerCalls({
+  ...profilingCalls(),
   async seed({ count, distinctUsers }) {
     const tokens = [];
     for (let i = 0; i < count; i++) {
