@@ -4,7 +4,7 @@
  * token of the other kind is refused without effect. Both count against the refresh limits.
  */
 import t, { type Test } from "tap";
-import { codeExchange, type OAuthGateway, SCOPE, startOAuthGateway } from "../helpers/oauth.js";
+import { CLIENT_ID, codeExchange, type OAuthGateway, SCOPE, startOAuthGateway } from "../helpers/oauth.js";
 import { eventually, expectError, expectSessionRevoked, refresh, whoami } from "../helpers/session-api.js";
 import { rateLimitsYaml } from "../ratelimit/limits.js";
 
@@ -89,4 +89,25 @@ t.test("the refresh limits apply: an OAuth-style 429 with Retry-After and no-sto
   t.equal(limited.headers.get("cache-control"), "no-store");
   t.equal(limited.headers.get("pragma"), "no-cache");
   t.equal(limited.headers.get("access-control-allow-origin"), "*");
+});
+
+t.test("a client_id naming another client is refused before the rotation: the token still serves its own client", async (t) => {
+  const gw = await startOAuthGateway(t);
+  const login = await oauthLogin(gw);
+  const other = await gw.postForm("/oauth2/token", { ...refreshForm(login.refresh_token), client_id: "another-client" });
+  expectInvalidGrant(t, other);
+  t.ok(
+    gw.logs.some((l) => l.event === "refresh_refused" && l.reason === "other_client"),
+    "logged with its reason",
+  );
+  // Long after any retry grace: had the refused request rotated the token, this would be theft.
+  gw.clock.advance(600_000);
+  const own = await gw.postForm("/oauth2/token", { ...refreshForm(login.refresh_token), client_id: CLIENT_ID });
+  t.equal(own.status, 200, "the token's own client refreshes with it");
+  t.match(own.body.refresh_token, /^mago_/);
+  t.equal((await whoami(gw, own.body.access_token)).status, 200);
+  t.equal(gw.homeserver.logouts.length, 0, "nothing was logged out");
+  // Left out, client_id is taken on trust (RFC 6749 §3.2.1: a public client need not identify itself).
+  const anonymous = await gw.postForm("/oauth2/token", refreshForm(own.body.refresh_token));
+  t.equal(anonymous.status, 200);
 });
