@@ -2,7 +2,9 @@
  * `POST P oauth2/revoke` (RFC 7009, MSC4254): a form with `token` (an access or a refresh token;
  * `token_type_hint` and `client_id` optional). A token that names a live session ends all of it — both
  * tokens — and logs its homeserver device out, as `/logout` does. The answer is `200 {}` whatever the
- * token was (RFC 7009 §2.2: unknown, malformed and already revoked tokens too), so it tells nothing.
+ * token was (RFC 7009 §2.2: unknown, malformed and already revoked tokens too), so it tells nothing. Each
+ * attempt counts against the refresh limit of its address, as the token endpoint's do: RFC 7009 §5 asks for a
+ * defence against guessing tokens here, and the answer's sameness gives none by itself.
  */
 import { looksLikeJwt } from "../auth/token-kind.js";
 import { sendJson } from "../http/respond.js";
@@ -14,6 +16,7 @@ import { oauthJsonHandler } from "./oauth-errors.js";
 export function createRevocationHandler(ctx: RouteContext): Handler {
   const { config, sessions, logger } = ctx;
   const handler: Handler = async (req, res, info) => {
+    const limitHeaders = await ctx.rateLimits.refreshAttempt(info.address);
     const form = await readForm(req, config.http.max_json_body);
     const token = required(form, "token");
     const sessionId = await sessionOf(ctx, token);
@@ -26,7 +29,7 @@ export function createRevocationHandler(ctx: RouteContext): Handler {
       logger.info({ event: "oauth_revoke", user_id: session.userId, session: session.id }, "OAuth revocation: session ended");
       await logoutUpstream(ctx, session.upstreamToken, "/logout", info.address);
     }
-    sendJson(res, 200, {});
+    sendJson(res, 200, {}, limitHeaders);
   };
   return oauthJsonHandler(handler, "invalid_request");
 }

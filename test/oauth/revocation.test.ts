@@ -6,6 +6,7 @@
 import t from "tap";
 import { CLIENT_ID, codeExchange, type OAuthGateway, startOAuthGateway } from "../helpers/oauth.js";
 import { eventually, expectSessionRevoked, whoami } from "../helpers/session-api.js";
+import { rateLimitsYaml } from "../ratelimit/limits.js";
 
 async function oauthLogin(gw: OAuthGateway, deviceId = "DEVICE1") {
   const planted = await gw.plantCode({ deviceId });
@@ -65,6 +66,24 @@ t.test("unknown, malformed, another client's token: 200 {} and nothing ended", a
   const missing = await revoke(gw, {});
   t.equal(missing.status, 400);
   t.same(missing.body, { error: "invalid_request", error_description: "Missing parameter: token" });
+});
+
+t.test("revocation attempts count against the address's refresh limit: guessing tokens is slowed (RFC 7009 §5)", async (t) => {
+  const loose = { points: 1000, duration: "1h" };
+  const gw = await startOAuthGateway(t, {
+    rateLimits: rateLimitsYaml({ refresh: { per_address: { points: 3, duration: "1h" }, per_session: loose } }),
+  });
+  const login = await oauthLogin(gw); // one attempt (the code exchange)
+  const first = await revoke(gw, { token: "guess-1" });
+  t.equal(first.status, 200);
+  t.same(first.body, {});
+  t.equal(first.headers.get("ratelimit-limit"), "3");
+  t.equal((await revoke(gw, { token: "guess-2" })).status, 200);
+  const limited = await revoke(gw, { token: login.refresh_token });
+  t.equal(limited.status, 429);
+  t.same(limited.body, { error: "temporarily_unavailable", error_description: "Too many requests: try again later" });
+  t.match(limited.headers.get("retry-after"), /^\d+$/);
+  t.equal((await whoami(gw, login.access_token)).status, 200, "a limited revocation ends nothing");
 });
 
 t.test("the sweep logs out the homeserver sessions of codes never exchanged", async (t) => {
