@@ -11,6 +11,7 @@ import { createAuthorizeHandlers } from "./authorize.js";
 import { idTokenJwks } from "./id-token.js";
 import { AUTH_METADATA_PATHS, createMetadataHandler, metadataPaths } from "./metadata.js";
 import { asOAuthRequestError } from "./oauth-errors.js";
+import { asPageError, pageHandler } from "./page-errors.js";
 import { stylesheetPath } from "./pages/html.js";
 import { serveStylesheet } from "./pages/style.js";
 import { createPages } from "./pages-context.js";
@@ -42,12 +43,17 @@ export function oauthEndpoints(ctx: RouteContext): Map<string, OwnEndpoint> {
   table.set(pathOf(urls.registration), json(createRegistrationHandler(ctx)));
   table.set(pathOf(urls.token), json(createTokenHandler(ctx)));
   table.set(pathOf(urls.revocation), json(createRevocationHandler(ctx)));
-  // The browser pages (authorization, account) and their stylesheet.
+  // The browser pages (authorization, account) and their stylesheet: every error a page, the router's own too.
   const pages = createPages(ctx, urls);
+  const page = (get: Handler, post?: Handler): OwnEndpoint => ({
+    route: "oauth",
+    methods: post ? { GET: pageHandler(get, ctx.logger), POST: pageHandler(post, ctx.logger) } : { GET: pageHandler(get, ctx.logger) },
+    translateError: asPageError,
+  });
   const authorize = createAuthorizeHandlers(pages);
   const account = createAccountHandlers(pages);
-  table.set(pathOf(urls.authorization), { route: "oauth", methods: { GET: authorize.get, POST: authorize.post } });
-  table.set(pathOf(urls.account), { route: "oauth", methods: { GET: account.get, POST: account.post } });
-  table.set(stylesheetPath(pages.site), { route: "oauth", methods: { GET: serveStylesheet } });
+  table.set(pathOf(urls.authorization), page(authorize.get, authorize.post));
+  table.set(pathOf(urls.account), page(account.get, account.post));
+  table.set(stylesheetPath(pages.site), page(serveStylesheet));
   return table;
 }

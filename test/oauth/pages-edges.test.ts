@@ -1,7 +1,16 @@
 /** The pages' less common answers: a homeserver that fails or refuses, empty fields, an oversized form, an app's own scheme. */
-import t from "tap";
+import t, { type Test } from "tap";
 import { MatrixError } from "../../src/http/errors.js";
-import { alertText, authorizeQuery, Browser, inputValue, NATIVE_CLIENT, startOAuthGateway } from "../helpers/oauth-pages.js";
+import { createMemoryStore } from "../../src/store/memory.js";
+import {
+  alertText,
+  authorizeQuery,
+  Browser,
+  inputValue,
+  NATIVE_CLIENT,
+  type PageReply,
+  startOAuthGateway,
+} from "../helpers/oauth-pages.js";
 
 const AUTHORIZE = "/oauth2/authorize";
 
@@ -81,4 +90,52 @@ t.test("the consent page names an app's own scheme as where the browser goes", a
   const done = await browser.post(AUTHORIZE, { grant: inputValue(consent.text, "grant") as string, consent: "1" });
   t.equal(done.status, 303);
   t.match(done.location, /^net\.example\.native:\/callback\?code=[A-Za-z0-9_-]{43}&state=state-123&iss=/);
+});
+
+t.test("every error on a page is a page: a wrong method, a store that fails, an unexpected error (logged)", async (t) => {
+  const store = createMemoryStore();
+  // The gateway wraps the store's methods when it starts: the failure is switched on later.
+  let storeFails = false;
+  const getClient = store.getClient.bind(store);
+  store.getClient = async (id) => {
+    if (storeFails) throw new Error("disk I/O error");
+    return getClient(id);
+  };
+  const gw = await startOAuthGateway(t, {
+    store,
+    deps: {
+      credentials: async () => {
+        throw new Error("a bug in a credentials source");
+      },
+    },
+  });
+  const expectPage = (t: Test, reply: PageReply, status: number, title: string) => {
+    t.equal(reply.status, status);
+    t.match(reply.headers.get("content-type"), /^text\/html/);
+    t.equal(reply.headers.get("x-frame-options"), "DENY");
+    t.match(reply.text, `<h1>${title}</h1>`);
+  };
+  const wrongMethod = await fetch(`${gw.url}${AUTHORIZE}`, { method: "PUT" });
+  expectPage(
+    t,
+    { status: wrongMethod.status, headers: wrongMethod.headers, text: await wrongMethod.text(), location: null },
+    405,
+    "Not available",
+  );
+  t.equal(wrongMethod.headers.get("allow"), "GET, POST, HEAD, OPTIONS");
+
+  const browser = new Browser(gw.url);
+  const form = await browser.get(`${AUTHORIZE}?${authorizeQuery()}`);
+  const fields = { request: inputValue(form.text, "request") as string, username: "alice", password: "wonderland" };
+  const crashed = await browser.post(AUTHORIZE, fields);
+  expectPage(t, crashed, 500, "Something went wrong");
+  t.notMatch(crashed.text, "a bug in a credentials source", "the error's own text stays in the log");
+  t.ok(
+    gw.logs.some((l) => l.msg === "request failed" && l.level === "error"),
+    "logged as the router logs unexpected errors",
+  );
+
+  storeFails = true;
+  const unavailable = await browser.get(`${AUTHORIZE}?${authorizeQuery()}`);
+  expectPage(t, unavailable, 503, "Temporarily unavailable");
 });
