@@ -4,7 +4,9 @@
  * the load generator across the cores as load shifts, and a proxy's CPU time per request then depends on whom
  * it happened to share a core with: the same server measured 100–130 µs from one round to the next.
  *
- * On by default where it can work (Linux `taskset`, at least 2 CPUs); `BENCH_PIN=0` turns it off.
+ * On by default where it can work (Linux `taskset`, at least 2 CPUs); `BENCH_PIN=0` turns it off. `BENCH_PIN=main`
+ * pins only a server's main thread: its other threads (SQLite's WAL checkpointer, V8's GC helpers, libuv's pool)
+ * stay on the other CPUs, as they would find free cores on a bigger machine.
  * Children inherit this process's CPU set when they are started, so the rest stay off CPU 0 by themselves.
  */
 import { execFileSync } from "node:child_process";
@@ -33,7 +35,7 @@ export function setUpPinning() {
   if (!tasksetWorks()) return { pinned: false, why: "`taskset` is not available" };
   const rest = cpus === 2 ? "1" : `1-${cpus - 1}`;
   execFileSync("taskset", ["-a", "-p", "-c", rest, String(process.pid)], { stdio: "ignore" });
-  return { pinned: true, serverCpu: SERVER_CPU, restCpus: rest };
+  return { pinned: true, serverCpu: SERVER_CPU, restCpus: rest, mainOnly: process.env.BENCH_PIN === "main" };
 }
 
 /** Gives this process every CPU back (for what runs after the HTTP benchmark). */
@@ -42,14 +44,18 @@ export function releasePinning(pinning) {
   execFileSync("taskset", ["-a", "-p", "-c", `0-${os.cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
 }
 
-/** Puts every thread of a server under test on CPU 0 (no-op when pinning is off). */
+/** Puts every thread of a server under test (its main thread only with `BENCH_PIN=main`) on CPU 0 (no-op when pinning is off). */
 export function pinServer(pinning, pid) {
   if (!pinning?.pinned) return;
-  execFileSync("taskset", ["-a", "-p", "-c", String(SERVER_CPU), String(pid)], { stdio: "ignore" });
+  const threads = pinning.mainOnly ? [] : ["-a"];
+  execFileSync("taskset", [...threads, "-p", "-c", String(SERVER_CPU), String(pid)], { stdio: "ignore" });
 }
 
 /** One line for the report. */
 export function describePinning(pinning) {
   if (!pinning.pinned) return `CPU pinning: none (${pinning.why}); the servers, the load generator and the upstream share every CPU.`;
-  return `CPU pinning: each server under test alone on CPU ${pinning.serverCpu}; the load generator, the upstream and the bench process on CPU ${pinning.restCpus} (BENCH_PIN=0 turns it off).`;
+  const which = pinning.mainOnly
+    ? "the main thread of each server under test (BENCH_PIN=main: its other threads with the rest)"
+    : "each server under test";
+  return `CPU pinning: ${which} alone on CPU ${pinning.serverCpu}; the load generator, the upstream and the bench process on CPU ${pinning.restCpus} (BENCH_PIN=0 turns it off).`;
 }
