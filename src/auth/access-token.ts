@@ -8,8 +8,9 @@
  *
  * The header is parsed once, by jsonwebtoken: the key is chosen by a lookup function it calls with the decoded
  * header before it checks the signature (synchronously: it is given a callback, and the lookup answers at
- * once). A malformed token (not three base64url segments, a header that is not a JSON object, no signature)
- * is refused by jsonwebtoken before the lookup; a token longer than 8 KiB is refused here before that.
+ * once). A malformed token (not three base64url segments, a header that is not JSON, no signature) is refused
+ * by jsonwebtoken before the lookup, a header that is not an object by the lookup; a token longer than 8 KiB
+ * is refused here before jsonwebtoken reads it.
  *
  * Expiry is exact: a token is refused from the millisecond its `expires_in_ms` ran out. `exp` carries
  * milliseconds as a fraction of a second (RFC 7519 §2: a NumericDate may be non-integer), and the clock-skew
