@@ -6,6 +6,12 @@
  * a `crit` header is refused (RFC 7515 §4.1.11: no extension is understood here), and oversized or
  * malformed tokens are refused before any crypto.
  *
+ * The header is parsed once, by jsonwebtoken: the key is chosen by a lookup function it calls with the decoded
+ * header before it checks the signature (synchronously: it is given a callback, and the lookup answers at
+ * once). A malformed token (not three base64url segments, a header that is not JSON, no signature) is refused
+ * by jsonwebtoken before the lookup, a header that is not an object by the lookup; a token longer than 8 KiB
+ * is refused here before jsonwebtoken reads it.
+ *
  * Expiry is exact: a token is refused from the millisecond its `expires_in_ms` ran out. `exp` carries
  * milliseconds as a fraction of a second (RFC 7519 §2: a NumericDate may be non-integer), and the clock-skew
  * tolerance applies to `iat` only — a client waiting for the expiry it was told about must see it happen,
@@ -51,7 +57,6 @@ export interface AccessTokens {
 /** Larger tokens are refused unread (security.md: > 8 KiB). */
 export const MAX_TOKEN_LENGTH = 8192;
 export const ACCESS_TOKEN_TYPE = "at+jwt";
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** One HS256 key: what `jwt.secret` means. */
 export function hmacKey(kid: string, secret: Buffer): JwtKey {
@@ -81,21 +86,34 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     verified.set(token, claims);
   };
 
-  const keyFor = (token: string): JwtKey => {
-    let header: unknown;
-    try {
-      header = JSON.parse(Buffer.from(token.slice(0, token.indexOf(".")), "base64url").toString("utf8"));
-    } catch {
-      throw unknownToken();
-    }
-    if (typeof header !== "object" || header === null) throw unknownToken();
+  // The key lookup and the callback are shared by every verification: jsonwebtoken runs both synchronously
+  // inside `jwt.verify` (nothing here waits), so the result slots below are read right after the call.
+  // RFC 8725 §2.1/§3.1: the key comes from the configured set only, by kid, and the algorithm is that key's.
+  const keyFor = (header: unknown): JwtKey | undefined => {
+    if (typeof header !== "object" || header === null) return undefined;
+    const { kid, alg } = header as { kid?: unknown; alg?: unknown };
     // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and none is.
-    if ("crit" in header) throw unknownToken();
-    const kid = (header as { kid?: unknown }).kid;
+    if ("crit" in header) return undefined;
     const key = kid === undefined ? onlyKey : typeof kid === "string" ? byKid.get(kid) : undefined;
-    if (!key) throw unknownToken();
-    return key;
+    return key && alg === key.algorithm ? key : undefined;
   };
+  const lookUpKey: jwt.GetPublicKeyOrSecret = (header, answer) => {
+    const key = keyFor(header);
+    if (key) answer(null, key.verificationKey);
+    else answer(HEADER_REFUSED);
+  };
+  let outcome: jwt.Jwt | undefined;
+  let failure: jwt.VerifyErrors | null = null;
+  const settle: jwt.VerifyCallback<jwt.Jwt> = (error, decoded) => {
+    failure = error;
+    outcome = decoded;
+  };
+  // One options object per verification mode, reused: only the clock reading changes (jsonwebtoken copies it).
+  // `algorithms` lists the configured ones (the lookup above pins each token to its key's); no tolerance on
+  // `exp` (exact expiry); `iat` and `nbf` are checked with it in checkClaims.
+  const algorithms = [...new Set(options.keys.map((k) => k.algorithm))];
+  const strict = { algorithms, issuer, audience, clockTolerance: 0, ignoreNotBefore: true, clockTimestamp: 0, complete: true as const };
+  const lenient = { ...strict, ignoreExpiration: true };
 
   return {
     issue(userId, sessionId, expiresAt) {
@@ -109,7 +127,8 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
       });
     },
 
-    verify(token, { allowExpired = false } = {}) {
+    verify(token, verifyAs) {
+      const allowExpired = verifyAs?.allowExpired === true;
       // Seconds with milliseconds as the fraction, the unit of `exp`: the same division as at issue.
       const now = clock.now() / 1000;
       const known = verified.get(token);
@@ -118,24 +137,17 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         if (!allowExpired && now >= known.exp) throw expiredToken();
         return known;
       }
-      if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw unknownToken();
-      const key = keyFor(token);
-      let decoded: jwt.Jwt;
-      try {
-        decoded = jwt.verify(token, key.verificationKey, {
-          algorithms: [key.algorithm],
-          issuer,
-          audience,
-          // No tolerance on `exp` (exact expiry); `iat` and `nbf` are checked with it in checkClaims.
-          clockTolerance: 0,
-          ignoreNotBefore: true,
-          clockTimestamp: now,
-          ignoreExpiration: allowExpired,
-          complete: true,
-        });
-      } catch (error) {
-        throw error instanceof jwt.TokenExpiredError ? expiredToken() : unknownToken();
-      }
+      if (token.length > MAX_TOKEN_LENGTH) throw unknownToken();
+      const verifyOptions = allowExpired ? lenient : strict;
+      verifyOptions.clockTimestamp = now;
+      outcome = undefined;
+      failure = null;
+      jwt.verify(token, lookUpKey, verifyOptions, settle);
+      const decoded = outcome as jwt.Jwt | undefined;
+      const error = failure as jwt.VerifyErrors | null;
+      outcome = undefined;
+      failure = null;
+      if (error || !decoded) throw error instanceof jwt.TokenExpiredError ? expiredToken() : unknownToken();
       const claims = checkClaims(decoded, now, clockTolerance);
       if (!claims) throw unknownToken();
       remember(token, claims);
@@ -143,6 +155,9 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     },
   };
 }
+
+/** What the key lookup answers for a header it refuses (jsonwebtoken wraps it; the caller answers 401). */
+const HEADER_REFUSED = new Error("no configured key for this token header");
 
 /** The claims of a verified token, or `undefined` when they are not what the gateway issues. */
 function checkClaims(decoded: jwt.Jwt, now: number, tolerance: number): AccessClaims | undefined {

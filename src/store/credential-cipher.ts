@@ -27,7 +27,11 @@ export function createCredentialCipher(key: Buffer): CredentialCipher {
       const tag = bytes.subarray(bytes.length - TAG_BYTES);
       const decipher = crypto.createDecipheriv("aes-256-gcm", secretKey, nonce);
       decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString("utf8");
+      const text = decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES));
+      // GCM deciphers as it goes and `final` only checks the tag (it throws on a mismatch and returns no
+      // bytes), so nothing is concatenated; the text is read only once the tag is checked.
+      decipher.final();
+      return text.toString("utf8");
     },
   };
 }
