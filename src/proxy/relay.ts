@@ -38,10 +38,18 @@ export function answerError(res: ServerResponse, options: RelayOptions | undefin
 export function relay(proxyRes: IncomingMessage, res: ServerResponse, options: RelayOptions | undefined): void {
   res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes, options));
   // pipe() never ends `res` when the upstream breaks off mid-body: cut the client's response instead of leaving it hanging.
-  proxyRes.on("close", () => {
-    if (!proxyRes.complete) res.destroy();
-  });
+  (proxyRes as RelayedAnswer)[CLIENT_RESPONSE] = res;
+  proxyRes.on("close", cutIfIncomplete);
   proxyRes.pipe(res);
+}
+
+/** The client's response an upstream answer is piped into, on the answer itself: one shared `close` listener serves all. */
+const CLIENT_RESPONSE = Symbol("client response");
+type RelayedAnswer = IncomingMessage & { [CLIENT_RESPONSE]?: ServerResponse };
+
+/** The upstream answer closed: before its end (it broke off mid-body), the client's response is cut. */
+function cutIfIncomplete(this: RelayedAnswer): void {
+  if (!this.complete) this[CLIENT_RESPONSE]?.destroy();
 }
 
 /**
