@@ -41,32 +41,28 @@ function bearerToken(headers: IncomingHttpHeaders, rawHeaders: string[]): string
 
 /**
  * `Bearer <token>` (scheme in any case, RFC 9110 §11.1), spaces between and after; the token has no white
- * space. Read by hand: a regex match allocates an array per request.
+ * space (what `\s` matches). Read without a match array: the scheme by character codes, the token's extent by a
+ * shared sticky regex (`lastIndex` says where it ends) — about twice as fast as a loop over the token's characters.
  */
 function bearerValue(value: string): string | undefined {
-  if (value.length < 8 || value.charCodeAt(6) !== 32 || value.slice(0, 6).toLowerCase() !== "bearer") return undefined;
+  if (value.length < 8 || value.charCodeAt(6) !== 32 || !startsWithBearer(value)) return undefined;
   let start = 7;
   while (value.charCodeAt(start) === 32) start++;
-  let end = start;
-  while (end < value.length && !isWhiteSpace(value.charCodeAt(end))) end++;
-  if (end === start) return undefined;
+  TOKEN_RUN.lastIndex = start;
+  if (!TOKEN_RUN.test(value)) return undefined;
+  const end = TOKEN_RUN.lastIndex;
   for (let i = end; i < value.length; i++) if (value.charCodeAt(i) !== 32) return undefined;
   return end === value.length && start === 7 ? value.slice(7) : value.slice(start, end);
 }
 
-/** What `\s` matched in the regex this replaces (JavaScript's white space and line terminators). */
-function isWhiteSpace(code: number): boolean {
-  return (
-    (code >= 9 && code <= 13) ||
-    code === 32 ||
-    code === 0xa0 ||
-    code === 0x1680 ||
-    (code >= 0x2000 && code <= 0x200a) ||
-    code === 0x2028 ||
-    code === 0x2029 ||
-    code === 0x202f ||
-    code === 0x205f ||
-    code === 0x3000 ||
-    code === 0xfeff
-  );
+/** The token: a run of anything but white space, from `lastIndex` (sticky: it must start there). Shared, never allocated per request. */
+const TOKEN_RUN = /\S+/y;
+
+/** `bearer` in its lower-case character codes; an ASCII letter's code with bit 0x20 set is its lower case. */
+const BEARER = [98, 101, 97, 114, 101, 114];
+
+/** `Bearer`, `bearer`, `BEARER`, …: compared by code, without the two strings `slice().toLowerCase()` made. */
+function startsWithBearer(value: string): boolean {
+  for (let i = 0; i < BEARER.length; i++) if ((value.charCodeAt(i) | 0x20) !== BEARER[i]) return false;
+  return true;
 }

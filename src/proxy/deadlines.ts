@@ -25,8 +25,8 @@ export interface TrackedExchange {
 }
 
 export interface Deadlines<T extends TrackedExchange> {
-  /** Starts watching `exchange` (its clock starts now). */
-  track(exchange: T): void;
+  /** Starts watching `exchange`; its clock starts at `now` (`performance.now()`, which the caller has already read). */
+  track(exchange: T, now: number): void;
   /** The exchange is over (its response closed). */
   release(exchange: T): void;
   close(): void;
@@ -70,8 +70,8 @@ export function createDeadlines<T extends TrackedExchange>(handlers: {
   };
 
   return {
-    track(exchange) {
-      exchange.lastProgressAt = performance.now();
+    track(exchange, now) {
+      exchange.lastProgressAt = now;
       exchange.lastBytes = -1;
       inFlight.add(exchange);
       if (timer === undefined) {

@@ -37,11 +37,43 @@ export function answerError(res: ServerResponse, options: RelayOptions | undefin
 
 export function relay(proxyRes: IncomingMessage, res: ServerResponse, options: RelayOptions | undefined): void {
   res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, upstreamHeaders(proxyRes, options));
-  // pipe() never ends `res` when the upstream breaks off mid-body: cut the client's response instead of leaving it hanging.
-  proxyRes.on("close", () => {
-    if (!proxyRes.complete) res.destroy();
-  });
-  proxyRes.pipe(res);
+  // The body streams as `pipe()` would stream it (each chunk written as it comes, the upstream paused while the
+  // client is behind, the response ended at the end), with three listeners shared by every response: `pipe()`
+  // adds and later removes seven per response, closures among them (~1.5 µs a request).
+  (proxyRes as RelayedAnswer)[CLIENT_RESPONSE] = res;
+  proxyRes.on("data", relayChunk);
+  proxyRes.on("end", endRelay);
+  // An upstream that breaks off mid-body never ends `res`: cut the client's response instead of leaving it hanging.
+  proxyRes.on("close", cutIfIncomplete);
+}
+
+/** The client's response an upstream answer is relayed into, on the answer itself (and back), for the shared listeners. */
+const CLIENT_RESPONSE = Symbol("client response");
+const UPSTREAM_ANSWER = Symbol("upstream answer");
+type RelayedAnswer = IncomingMessage & { [CLIENT_RESPONSE]?: ServerResponse };
+type RelayingResponse = ServerResponse & { [UPSTREAM_ANSWER]?: IncomingMessage };
+
+function relayChunk(this: RelayedAnswer, chunk: Buffer): void {
+  const res = this[CLIENT_RESPONSE] as RelayingResponse;
+  if (res.write(chunk)) return;
+  // The client reads slower than the homeserver answers: hold the upstream until the client's buffer drains.
+  // (A destroyed response never drains; its upstream request is destroyed with it.)
+  this.pause();
+  res[UPSTREAM_ANSWER] = this;
+  res.once("drain", resumeUpstream);
+}
+
+function resumeUpstream(this: RelayingResponse): void {
+  this[UPSTREAM_ANSWER]?.resume();
+}
+
+function endRelay(this: RelayedAnswer): void {
+  this[CLIENT_RESPONSE]?.end();
+}
+
+/** The upstream answer closed: before its end (it broke off mid-body), the client's response is cut. */
+function cutIfIncomplete(this: RelayedAnswer): void {
+  if (!this.complete) this[CLIENT_RESPONSE]?.destroy();
 }
 
 /**

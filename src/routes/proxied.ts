@@ -95,7 +95,8 @@ export function createProxiedHandler(ctx: RouteContext) {
       return forwardPublic(req, res, info, forwardUrl);
     }
     info.route = "authenticated";
-    if (!looksLikeJwt(token) && ctx.homeserverTokens.accepts()) return forwardHomeserverToken(req, res, info, forwardUrl, token);
+    // The window is asked first: outside it (the usual case) the token's shape is never scanned.
+    if (ctx.homeserverTokens.accepts() && !looksLikeJwt(token)) return forwardHomeserverToken(req, res, info, forwardUrl, token);
     const session = sessions.authenticate(token);
     if (session instanceof Promise) return session.then((found) => forwardAs(req, res, info, forwardUrl, found));
     return forwardAs(req, res, info, forwardUrl, session);

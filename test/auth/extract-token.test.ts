@@ -36,6 +36,9 @@ const cases: [string, string, string[], unknown][] = [
   ["header only", P, auth("Bearer abc.def.ghi"), { token: "abc.def.ghi", forwardUrl: P }],
   ["header only, query untouched", `${P}?dir=b`, auth("Bearer tok"), { token: "tok", forwardUrl: `${P}?dir=b` }],
   ["scheme is case-insensitive (RFC 9110 §11.1)", P, auth("bearer tok"), { token: "tok", forwardUrl: P }],
+  ["scheme in capitals", P, auth("BEARER tok"), { token: "tok", forwardUrl: P }],
+  ["scheme in mixed case", P, auth("BeArEr tok"), { token: "tok", forwardUrl: P }],
+  ["spaces before and after the token", P, auth("Bearer   tok  "), { token: "tok", forwardUrl: P }],
   ["query only", `${P}?access_token=tok`, [], { token: "tok", forwardUrl: P }],
   [
     "query only, other params kept in order, encoded ones unchanged",
@@ -73,6 +76,12 @@ const cases: [string, string, string[], unknown][] = [
   ["Bearer without a token", P, auth("Bearer"), BAD_HEADER],
   ["Bearer with two tokens", P, auth("Bearer one two"), BAD_HEADER],
   ["bare token without a scheme", P, auth("tok"), BAD_HEADER],
+  ["a scheme one letter off Bearer", P, auth("Bearex tok"), BAD_HEADER],
+  ["a scheme that only starts with Bearer", P, auth("Bearerx tok"), BAD_HEADER],
+  ["a tab inside the token", P, auth("Bearer to\tk"), BAD_HEADER],
+  ["a no-break space inside the token", P, auth("Bearer to\u00a0k"), BAD_HEADER],
+  ["a tab after the token", P, auth("Bearer tok\t"), BAD_HEADER],
+  ["a tab for the space after the scheme", P, auth("Bearer\ttok"), BAD_HEADER],
 ];
 
 t.test("extractToken table", async (t) => {

@@ -3,6 +3,7 @@
  * security.md "path tricks"). isCanonicalPath refuses anything another server could read as a
  * different endpoint; compileEndpoints decides which endpoints are public.
  */
+import fc from "fast-check";
 import t from "tap";
 import { DEFAULT_PUBLIC_ENDPOINTS } from "../../src/config/schema.js";
 import { isCanonicalPath } from "../../src/proxy/canonical-path.js";
@@ -157,6 +158,48 @@ t.test("endpoint patterns: compile and match", async (t) => {
   for (const [name, patterns, checks] of table) {
     const matcher = compileEndpoints(patterns);
     for (const [method, path, expected] of checks) t.equal(matcher.matches(method, path), expected, `${name}: ${method} ${path}`);
+  }
+});
+
+/**
+ * The definition isCanonicalPath's one-pass scan implements, written as the regular expressions it replaced on
+ * the hot path: `/` then printable ASCII except space, `\\`, `;`, `#` (and `?`), no `//`, no `.`/`..` segment; with
+ * a `%`, escapes that are well-formed hex, valid UTF-8 and never `.`, `/`, `\\`, `%` or NUL.
+ */
+function canonicalByRegex(path: string): boolean {
+  if (!/^\/[!$&'()*+,\-./0-9:=@A-Z[\]_a-z~%]*$/.test(path) || path.includes("//") || /\/\.\.?(\/|$)/.test(path)) return false;
+  if (!path.includes("%")) return true;
+  if (/%(2e|2f|5c|25|00)/i.test(path) || /%(?![0-9A-Fa-f]{2})/.test(path)) return false;
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+t.test("the one-pass scan agrees with the regex definition on every path", async (t) => {
+  const piece = fc.oneof(
+    { weight: 12, arbitrary: fc.constantFrom("/", "a", "Z", "0", "~", "!r:x.org", "%41", "%C3%A9") },
+    { weight: 2, arbitrary: fc.constantFrom("/.", "/..", "/...", "//", ".", "..") },
+    { weight: 1, arbitrary: fc.constantFrom("%", "%2e", "%C0%AF", "%4", ";", "\\", "#", "?", " ", "é", "\u0000", "\u007f", "\uff0f") },
+  );
+  const path = fc.oneof(
+    { weight: 4, arbitrary: fc.array(piece, { maxLength: 10 }).map((pieces) => `/${pieces.join("")}`) },
+    { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 24 }) },
+  );
+  let accepted = 0;
+  fc.assert(
+    fc.property(path, (candidate) => {
+      const expected = canonicalByRegex(candidate);
+      if (expected) accepted++;
+      return isCanonicalPath(candidate) === expected;
+    }),
+    { numRuns: 20_000 },
+  );
+  t.ok(accepted > 500, `${accepted} of the random paths were canonical (the property is not vacuous)`);
+  for (const edge of ["", "/", "/.", "/..", "/...", "/.a", "/a/.", "/a/..", "/a/.../b", "/a/./b", "a/b", "/a//b", "/%"]) {
+    t.equal(isCanonicalPath(edge), canonicalByRegex(edge), JSON.stringify(edge));
   }
 });
 
