@@ -85,11 +85,11 @@ const MAX_BATCH_WRITE = 4096;
  * events, errors) is still written at once. What is buffered is written when the process exits, so only a
  * kill -9 or a crash of Node itself can lose the last quarter second.
  *
- * Each batch is one synchronous write, as pino writes every other line: it costs about half of an asynchronous
- * one (a thread-pool round trip per batch: ~3.5 against ~7 µs a request line, measured), and with no write ever
- * in flight the flush at exit writes everything, in order (an asynchronous write still pending when the process
- * exits, as one that met a full pipe is, was lost or overtaken). A standard output that does not keep up makes
- * the gateway wait, as it already did for its other lines, rather than grow a buffer without bound.
+ * Each batch is one synchronous write: an asynchronous one is a thread-pool round trip per batch, and a request
+ * line cost about twice as much with it (~7 against ~3.5 µs, measured); with no write ever in flight, the flush
+ * at exit writes everything, in order (an asynchronous write still pending when the process exits, as one that
+ * met a full pipe is, was lost or overtaken). The price: a standard output that does not keep up (a full pipe)
+ * makes the gateway wait for it (sonic-boom retries every 100 ms) instead of buffering request lines without bound.
  */
 export function requestLineLogger(logger: Logger, bufferBytes: number): Logger {
   if (bufferBytes <= 0 || !(logger as unknown as Record<symbol, boolean>)[WRITES_TO_STDOUT]) {
