@@ -23,14 +23,14 @@ const child = `
 import fs from "node:fs";
 import { createLogger, requestLineLogger } from ${JSON.stringify(LOG_MODULE)};
 const { write, writeSync } = fs;
-const record = (fd, data) => {
+const record = (fd, data, how) => {
   if (fd !== 1) return;
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(String(data), "utf8");
   const whole = bytes[0] === 0x7b && bytes[bytes.length - 1] === 0x0a;
-  writeSync(2, "write " + bytes.length + " " + whole + "\\n");
+  writeSync(2, "write " + bytes.length + " " + whole + " " + how + "\\n");
 };
-fs.write = function (fd, data, ...rest) { record(fd, data); return write.call(this, fd, data, ...rest); };
-fs.writeSync = function (fd, data, ...rest) { record(fd, data); return writeSync.call(this, fd, data, ...rest); };
+fs.write = function (fd, data, ...rest) { record(fd, data, "async"); return write.call(this, fd, data, ...rest); };
+fs.writeSync = function (fd, data, ...rest) { record(fd, data, "sync"); return writeSync.call(this, fd, data, ...rest); };
 const worker = Number(process.argv[1]);
 const requests = requestLineLogger(createLogger("info"), 2048);
 let i = 0;
@@ -74,12 +74,19 @@ t.test(`${WORKERS} processes share one stdout: whole lines, writes of at most 40
   const writes = stderr
     .split("\n")
     .filter((line) => line.startsWith("write "))
-    .map((line) => ({ bytes: Number(line.split(" ")[1]), whole: line.split(" ")[2] === "true" }))
+    .map((line) => line.split(" "))
+    .map(([, bytes, whole, how]) => ({ bytes: Number(bytes), whole: whole === "true", how }))
     .filter((w) => w.bytes > 0); // sonic-boom's periodic flush may write an empty buffer: nothing reaches the pipe
   t.ok(writes.length > WORKERS && writes.length < (WORKERS * LINES) / 4, `${writes.length} writes for ${WORKERS * LINES} lines`);
   t.same(
     writes.filter((w) => !w.whole || w.bytes > 4096),
     [],
     "every write is whole lines of at most 4096 bytes",
+  );
+  // Synchronous writes: no batch is ever in flight when a process exits, so the flush at exit has it all.
+  t.same(
+    writes.filter((w) => w.how !== "sync"),
+    [],
+    "every batch is written synchronously",
   );
 });
