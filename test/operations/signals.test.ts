@@ -141,6 +141,12 @@ t.test("SIGTERM while a long-poll is in flight: the sync completes, then exit 0"
     gw.lines.some((line) => line.msg === "stopped"),
     "a last line says so",
   );
+  // Request lines are buffered (`log.buffer`); the long-poll's ended moments before the exit, which writes it.
+  t.match(
+    gw.lines.filter((line) => line.event === "request" && line.route === "authenticated"),
+    [{ method: "GET", path: "/_matrix/client/v3/sync?since=x&timeout=2000", status: 200, user_id: ALICE }],
+    "the long-poll's request line was written at exit",
+  );
   t.equal(gw.stderr(), "");
 });
 
