@@ -10,6 +10,7 @@
  *   BENCH_CONNECTIONS [32]      concurrent connections of the load generator
  *   BENCH_MISS_SESSIONS [2000]  sessions whose tokens rotate in the cache-miss and defaults scenarios
  *   BENCH_REPLICAS [2]          processes per gateway scenario (hit, miss, defaults), used in turn by round
+ *   BENCH_SIDE_BY_SIDE [5]      rounds of each gateway scenario loaded at the same time as bare http-proxy-3 (0: none)
  *   BENCH_REFRESH_SECONDS [2]   measured seconds of each refresh run
  *   BENCH_SESSIONS [100000]     live sessions for the memory footprint
  *   BENCH_SESSIONS_MAX_SECONDS [60]  time cap for creating them
@@ -37,6 +38,7 @@ const settings = {
   connections: positiveNumber("BENCH_CONNECTIONS", 32),
   missSessions: positiveNumber("BENCH_MISS_SESSIONS", 2000),
   replicas: positiveNumber("BENCH_REPLICAS", 2),
+  sideBySideRounds: Number(process.env.BENCH_SIDE_BY_SIDE ?? 5),
   refreshSec: positiveNumber("BENCH_REFRESH_SECONDS", 2),
   footprintSessions: positiveNumber("BENCH_SESSIONS", 100_000),
   footprintMaxSec: positiveNumber("BENCH_SESSIONS_MAX_SECONDS", 60),

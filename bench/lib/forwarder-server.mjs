@@ -7,6 +7,7 @@ import { newRequestInfo } from "../../dist/src/http/request-info.js";
 import { createForwarder } from "../../dist/src/proxy/forward.js";
 import { announce, childOptions, exitOnSignal } from "./child.mjs";
 
+const REQUEST = Symbol("request");
 const UNKNOWN_TOKEN = '{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown token"}';
 
 /**
@@ -24,6 +25,11 @@ export function serveForwarder(authorize) {
     logger: quiet,
     onCredentialRejected() {},
   });
+  // Its deadlines end when the response closes, as the gateway's router tells the forwarder (one shared listener):
+  // without it every exchange stays tracked, and the deadline sweep walks an ever longer list on this CPU.
+  function releaseOnClose() {
+    forwarder.release(this[REQUEST]);
+  }
   const server = http.createServer((req, res) => {
     const credential = authorize(req);
     if (!credential) {
@@ -33,6 +39,8 @@ export function serveForwarder(authorize) {
     }
     const info = newRequestInfo(req);
     info.address = req.socket.remoteAddress ?? "";
+    res[REQUEST] = req;
+    res.on("close", releaseOnClose);
     forwarder.forward(req, res, { url: req.url, ...credential, info, maxBodyBytes: 1 << 20 });
   });
   server.keepAliveTimeout = 65_000;

@@ -79,6 +79,15 @@ export function pairedTable(rows) {
   return table(["scenario (whoami)", "req/s ÷ bare, same round", "CPU/req ÷ bare, same round", "noisy rounds left out"], lines);
 }
 
+/** Ratios to bare http-proxy-3 measured side by side (both loaded at once on the server CPU): median and min–max. */
+export function sideBySideTable(sideBySide) {
+  const span = (p) => (p ? `${p.median.toFixed(2)}× (${p.min.toFixed(2)}–${p.max.toFixed(2)}, n=${p.n})` : "–");
+  return table(
+    ["scenario (whoami)", "CPU/req ÷ bare, side by side", "req/s ÷ bare, side by side"],
+    sideBySide.map((row) => [row.label, span(row.cpu), span(row.rps)]),
+  );
+}
+
 export function refreshTable(refresh) {
   return table(
     ["store", "refresh ops/s", "p50 µs", "p99 µs", "CPU µs/op"],
@@ -127,6 +136,14 @@ export function markdown(results) {
     "",
     pairedTable(http.rows),
     "",
+    ...(http.sideBySide?.length
+      ? [
+          "Ratios to bare http-proxy-3 side by side (both loaded at the same time on the server CPU, each by its own load generator, so that both meet the same machine; sharing the CPU, their requests/s follow their CPU per request):",
+          "",
+          sideBySideTable(http.sideBySide),
+          "",
+        ]
+      : []),
     ...http.notes.map((n) => `- ${n}`),
     "",
     "### Refresh (session service called directly, one caller)",

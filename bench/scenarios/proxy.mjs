@@ -202,10 +202,41 @@ async function runPinned(settings, workDir, say, pinning) {
       rps.push(result.requestsPerSec / base.requestsPerSec);
       if (result.proxyCpuUsPerReq && base.proxyCpuUsPerReq) cpu.push(result.proxyCpuUsPerReq / base.proxyCpuUsPerReq);
     });
-    const spread = (values) =>
-      values.length ? { median: median(values), min: Math.min(...values), max: Math.max(...values), n: values.length } : undefined;
     return { rps: spread(rps), cpu: spread(cpu), dropped: s.results.length - rps.length };
   };
+
+  // Side by side: the bare proxy and one gateway scenario loaded at the same time, both on the server CPU, each by
+  // a load generator of its own. Whatever slows that CPU down for a while (another virtual machine on the host,
+  // which nothing inside this one can see) slows both alike, so their CPU per request compares even when the
+  // machine's speed drifts between rounds, as it does here (bare alone: 100–220 µs from run to run).
+  const sideBySide = [];
+  const runOf = ({ server, request }) => ({
+    ...request,
+    port: server.port,
+    connections: settings.connections,
+    durationSec: settings.durationSec,
+    proxyPid: server.pid,
+    upstreamPid: upstream.pid,
+  });
+  for (const s of settings.sideBySideRounds > 0 && bareWhoami ? scenarios : []) {
+    if (s === bareWhoami || s.name !== "whoami" || !SIDE_BY_SIDE.some((prefix) => s.id.startsWith(prefix))) continue;
+    const rps = [];
+    const cpu = [];
+    for (let round = 0; round < settings.sideBySideRounds; round++) {
+      const [base, result] = await Promise.all([
+        measure(runOf(bareWhoami.targets[0])),
+        measure(runOf(s.targets[round % s.targets.length])),
+      ]);
+      rps.push(result.requestsPerSec / base.requestsPerSec);
+      if (result.proxyCpuUsPerReq && base.proxyCpuUsPerReq) cpu.push(result.proxyCpuUsPerReq / base.proxyCpuUsPerReq);
+      say(
+        `side by side ${round + 1}/${settings.sideBySideRounds} ${s.id.padEnd(18)} bare ${base.proxyCpuUsPerReq?.toFixed(0)} µs, ` +
+          `${s.id.split("/")[0]} ${result.proxyCpuUsPerReq?.toFixed(0)} µs CPU/req: ${cpu.at(-1)?.toFixed(2)}×, req/s ${rps.at(-1)?.toFixed(2)}×` +
+          (result.non2xx || result.errors || base.non2xx || base.errors ? "  NON-2XX OR ERRORS" : ""),
+      );
+    }
+    sideBySide.push({ id: s.id, label: s.label, rps: spread(rps), cpu: spread(cpu) });
+  }
 
   const rows = scenarios.map((s) => ({
     id: s.id,
@@ -220,5 +251,13 @@ async function runPinned(settings, workDir, say, pinning) {
     paired: paired(s),
     rounds: s.results,
   }));
-  return { rows, notes };
+  return { rows, notes, sideBySide };
+}
+
+/** The gateway's rows (and the forwarder's and the floors') that are also measured side by side with bare. */
+const SIDE_BY_SIDE = ["hit/", "miss/", "defaults/", "forwarder/", "floor/", "missfloor/"];
+
+/** Median and min–max of some ratios, or `undefined` for none. */
+function spread(values) {
+  return values.length ? { median: median(values), min: Math.min(...values), max: Math.max(...values), n: values.length } : undefined;
 }
