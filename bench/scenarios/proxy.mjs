@@ -140,17 +140,22 @@ async function runPinned(settings, workDir, say, pinning) {
     const kept = scenarios.filter((s) => settings.scenarios.some((prefix) => s.id.startsWith(prefix)));
     scenarios.splice(0, scenarios.length, ...kept);
   }
+  /** A measured run of one server of a scenario. */
+  const runOf = ({ server, request }) => ({
+    ...request,
+    port: server.port,
+    connections: settings.connections,
+    durationSec: settings.durationSec,
+    proxyPid: server.pid,
+    upstreamPid: upstream.pid,
+  });
   for (let round = 0; round < settings.rounds; round++) {
     const order = scenarios.map((_, i) => scenarios[(i + round) % scenarios.length]);
     for (const scenario of order) {
-      const { server, request } = scenario.targets[round % scenario.targets.length];
+      const target = scenario.targets[round % scenario.targets.length];
+      const { server } = target;
       const run = {
-        ...request,
-        port: server.port,
-        connections: settings.connections,
-        durationSec: settings.durationSec,
-        proxyPid: server.pid,
-        upstreamPid: upstream.pid,
+        ...runOf(target),
         // Pinned servers run alone on their CPU: what else ran there during the window is noise to flag.
         serverCpu: pinning.pinned && server.pid ? pinning.serverCpu : undefined,
       };
@@ -210,14 +215,6 @@ async function runPinned(settings, workDir, say, pinning) {
   // which nothing inside this one can see) slows both alike, so their CPU per request compares even when the
   // machine's speed drifts between rounds, as it does here (bare alone: 100–220 µs from run to run).
   const sideBySide = [];
-  const runOf = ({ server, request }) => ({
-    ...request,
-    port: server.port,
-    connections: settings.connections,
-    durationSec: settings.durationSec,
-    proxyPid: server.pid,
-    upstreamPid: upstream.pid,
-  });
   for (const s of settings.sideBySideRounds > 0 && bareWhoami ? scenarios : []) {
     if (s === bareWhoami || s.name !== "whoami" || !SIDE_BY_SIDE.some((prefix) => s.id.startsWith(prefix))) continue;
     const rps = [];
