@@ -14,9 +14,9 @@ const ALICE = "@alice:example.org";
 const T0 = Date.UTC(2026, 10, 27, 10);
 const HOUR = 3_600_000;
 
-t.test("sessions list: the OAuth client of each session, `-` for /login ones", async (t) => {
-  const dir = t.testdir({});
-  const file = path.join(dir, "gateway.yaml");
+/** A gateway config in `dir` whose SQLite store is `dir/NAME.sqlite`; answers the config file's path. */
+function writeConfig(dir: string, name: string): string {
+  const file = path.join(dir, `${name}.yaml`);
   fs.writeFileSync(
     file,
     [
@@ -24,10 +24,16 @@ t.test("sessions list: the OAuth client of each session, `-` for /login ones", a
       "listen: {host: 127.0.0.1, port: 8080}",
       'upstream: {url: "http://127.0.0.1:9"}',
       'jwt: {secret: "sessions-list-test-secret-that-is-at-least-32-bytes"}',
-      `store: {type: sqlite, path: "${path.join(dir, "gateway.sqlite")}"}`,
+      `store: {type: sqlite, path: "${path.join(dir, `${name}.sqlite`)}"}`,
       "",
     ].join("\n"),
   );
+  return file;
+}
+
+t.test("sessions list: the OAuth client of each session, `-` for /login ones", async (t) => {
+  const dir = t.testdir({});
+  const file = writeConfig(dir, "gateway");
   const store = createStore(loadConfig(file));
   const base = { userId: ALICE, upstreamToken: "syt_x", createdAt: T0, expiresAt: T0 + 24 * HOUR };
   await store.createSession({
@@ -60,22 +66,7 @@ t.test("sessions list: the OAuth client of each session, `-` for /login ones", a
 
 t.test("sessions copy: registered OAuth clients go along, on a line of their own", async (t) => {
   const dir = t.testdir({});
-  const write = (name: string) => {
-    const file = path.join(dir, `${name}.yaml`);
-    fs.writeFileSync(
-      file,
-      [
-        "server_name: example.org",
-        "listen: {host: 127.0.0.1, port: 8080}",
-        'upstream: {url: "http://127.0.0.1:9"}',
-        'jwt: {secret: "sessions-list-test-secret-that-is-at-least-32-bytes"}',
-        `store: {type: sqlite, path: "${path.join(dir, `${name}.sqlite`)}"}`,
-        "",
-      ].join("\n"),
-    );
-    return file;
-  };
-  const [from, to] = [write("old"), write("new")];
+  const [from, to] = [writeConfig(dir, "old"), writeConfig(dir, "new")];
   const source = createStore(loadConfig(from));
   const client = { id: "01JDCLIENT", metadata: { client_name: "Client", redirect_uris: ["https://app.example.org/cb"] }, createdAt: T0 };
   await source.saveClient(client);
