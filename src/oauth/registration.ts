@@ -8,7 +8,7 @@ import { readJsonBody } from "../http/body.js";
 import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "../routes/context.js";
 import { validateClientMetadata } from "./client-metadata.js";
-import { oauthJsonHandler } from "./oauth-errors.js";
+import { oauthJsonHandler } from "./json-handler.js";
 
 const CLIENT_ID_BYTES = 16;
 

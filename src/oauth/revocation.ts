@@ -11,7 +11,7 @@ import { sendJson } from "../http/respond.js";
 import type { Handler, RouteContext } from "../routes/context.js";
 import { logoutUpstream } from "../routes/logout.js";
 import { readForm, required } from "./form-body.js";
-import { oauthJsonHandler } from "./oauth-errors.js";
+import { oauthJsonHandler } from "./json-handler.js";
 
 export function createRevocationHandler(ctx: RouteContext): Handler {
   const { config, sessions, logger } = ctx;

@@ -10,7 +10,7 @@ import { exchangeRefreshToken } from "../routes/refresh-exchange.js";
 import { exchangeCode } from "./code-grant.js";
 import { OAuthError } from "./errors.js";
 import { readForm, required } from "./form-body.js";
-import { oauthJsonHandler } from "./oauth-errors.js";
+import { oauthJsonHandler } from "./json-handler.js";
 import { TOKEN_ENDPOINT_HEADERS, tokenAnswer } from "./token-answer.js";
 import { oauthUrls } from "./urls.js";
 
