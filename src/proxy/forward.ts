@@ -225,6 +225,7 @@ export function createForwarder(config: ForwarderOptions) {
         socketDeadline: 0,
         lastBytes: -1,
         lastProgressAt: 0,
+        slot: -1,
         res,
         inspect,
         proxyReq: undefined,
