@@ -159,8 +159,10 @@ async function runPinned(settings, workDir, say, pinning) {
         // Pinned servers run alone on their CPU: what else ran there during the window is noise to flag.
         serverCpu: pinning.pinned && server.pid ? pinning.serverCpu : undefined,
       };
-      // JIT, pools and caches stay warm after a process's first round.
-      if (round < scenario.targets.length) await warmUp(run, settings.warmupSec);
+      // A full warm-up before a process's first round; a short one before each later round, because a process left
+      // idle while the others are measured is not as warm when its turn comes: after a few idle seconds V8 shrinks
+      // its young generation and may drop compiled code, and its first seconds under load again cost more.
+      await warmUp(run, round < scenario.targets.length ? settings.warmupSec : ROUND_WARMUP_SEC);
       const result = await measure(run);
       scenario.results.push(result);
       say(
@@ -219,6 +221,11 @@ async function runPinned(settings, workDir, say, pinning) {
     if (s === bareWhoami || s.name !== "whoami" || !SIDE_BY_SIDE.some((prefix) => s.id.startsWith(prefix))) continue;
     const rps = [];
     const cpu = [];
+    // Both were idle while the scenarios before this one were measured (see ROUND_WARMUP_SEC).
+    await Promise.all([
+      warmUp(runOf(bareWhoami.targets[0]), settings.warmupSec),
+      ...s.targets.map((target) => warmUp(runOf(target), settings.warmupSec)),
+    ]);
     for (let round = 0; round < settings.sideBySideRounds; round++) {
       const [base, result] = await Promise.all([
         measure(runOf(bareWhoami.targets[0])),
@@ -250,6 +257,9 @@ async function runPinned(settings, workDir, say, pinning) {
   }));
   return { rows, notes, sideBySide };
 }
+
+/** Seconds of unmeasured load before every interleaved round after a process's first. */
+const ROUND_WARMUP_SEC = 1;
 
 /** The gateway's rows (and the forwarder's and the floors') that are also measured side by side with bare. */
 const SIDE_BY_SIDE = ["hit/", "miss/", "defaults/", "forwarder/", "floor/", "missfloor/"];
