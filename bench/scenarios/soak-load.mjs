@@ -9,7 +9,7 @@
  * bucket: no limit is reached, every answer should be 200.
  */
 import { Client, Pool } from "undici";
-import { DEFAULT_LOGIN_PER_ACCOUNT, DEFAULT_LOGIN_PER_ADDRESS } from "../../dist/src/config/schema.js";
+import { DEFAULT_LOGIN_PER_ACCOUNT, DEFAULT_LOGIN_PER_ADDRESS } from "../../dist/src/config/defaults.js";
 
 const WHOAMI = "/_matrix/client/v3/account/whoami";
 const SYNC = "/_matrix/client/v3/sync";

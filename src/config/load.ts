@@ -6,15 +6,17 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { type Document, isNode, isScalar, LineCounter, parseDocument, visit } from "yaml";
+import { LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { parseUsersFile } from "../credentials/users-file.js";
+import { DEFAULT_ROUTE_CLASSES } from "./defaults.js";
 import { parseDuration } from "./duration.js";
 import { MIN_SECRET_BYTES, readJwtKeys } from "./jwt-keys.js";
 import { issueMessage, unknownKeyMessage, valueAt } from "./messages.js";
 import { readOAuthSigningKey } from "./oauth.js";
-import { type Config, configSchema, DEFAULT_ROUTE_CLASSES, type ParsedConfig, type RouteClass } from "./schema.js";
+import { type Config, configSchema, type ParsedConfig, type RouteClass } from "./schema.js";
 import { type ConfigWarning, collectWarnings } from "./warnings.js";
+import { dottedPath, keyPathAt, offsetOf } from "./yaml-positions.js";
 
 export interface ConfigProblem {
   line: number;
@@ -357,59 +359,4 @@ function readEncryptionKey(config: ParsedConfig, baseDir: string, jwtSecret: Buf
     return undefined;
   }
   return Buffer.from(crypto.hkdfSync("sha256", material, Buffer.alloc(0), STORE_KEY_INFO, 32));
-}
-
-/** Offset of the deepest part of `keyPath` present in the document: its key where it has one. */
-function offsetOf(doc: Document, keyPath: PropertyKey[]): number {
-  for (let depth = keyPath.length; depth > 0; depth--) {
-    const prefix = keyPath.slice(0, depth);
-    const keyOffset = keyOffsetOf(doc, prefix);
-    if (keyOffset !== undefined) return keyOffset;
-    const node = doc.getIn(prefix as unknown[], true);
-    if (isNode(node) && node.range) return node.range[0];
-  }
-  return isNode(doc.contents) && doc.contents.range ? doc.contents.range[0] : 0;
-}
-
-function keyOffsetOf(doc: Document, keyPath: PropertyKey[]): number | undefined {
-  const parent = keyPath.length === 1 ? doc.contents : doc.getIn(keyPath.slice(0, -1) as unknown[], true);
-  const last = keyPath[keyPath.length - 1];
-  if (!parent || typeof parent !== "object" || !("items" in parent)) return undefined;
-  for (const item of parent.items as unknown[]) {
-    if (item && typeof item === "object" && "key" in item) {
-      const key = (item as { key: unknown }).key;
-      if (isScalar(key) && key.value === last) return key.range?.[0];
-    }
-  }
-  return undefined;
-}
-
-/** Dotted path of the mapping key that starts at `offset` (a duplicate key names itself). */
-function keyPathAt(doc: Document, offset: number): string {
-  let found = "";
-  visit(doc, {
-    Pair(_key, pair, ancestry) {
-      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
-        found = dottedPath([...ancestry, pair]);
-        return visit.BREAK;
-      }
-      return undefined;
-    },
-  });
-  return found;
-}
-
-function dottedPath(ancestry: readonly unknown[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < ancestry.length; i++) {
-    const node = ancestry[i];
-    if (node && typeof node === "object" && "key" in node && isScalar((node as { key: unknown }).key)) {
-      parts.push(String((node as { key: { value: unknown } }).key.value));
-    } else if (node && typeof node === "object" && "items" in node && Array.isArray((node as { items: unknown[] }).items)) {
-      const next = ancestry[i + 1];
-      const index = (node as { items: unknown[] }).items.indexOf(next);
-      if (index >= 0 && !(next && typeof next === "object" && "key" in next)) parts.push(String(index));
-    }
-  }
-  return parts.join(".");
 }

@@ -10,7 +10,7 @@
  */
 import crypto from "node:crypto";
 import type { Clock } from "../clock.js";
-import { DEFAULT_ACCEPT_HOMESERVER_TOKENS_UNTIL } from "../config/schema.js";
+import { DEFAULT_ACCEPT_HOMESERVER_TOKENS_UNTIL } from "../config/defaults.js";
 import { unknownToken, upstreamFailed } from "../http/errors.js";
 import type { UpstreamClient } from "./client.js";
 

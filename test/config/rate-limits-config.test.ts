@@ -1,7 +1,7 @@
 /**
  * The `rate_limits:` block of the config: every bad value is a problem with its dotted path and
  * position (contract "Command line": `FILE:LINE:COL: dotted.path: message`), and the defaults —
- * the built-in route classes `send` and `join` included — are those documented in src/config/schema.ts.
+ * the built-in route classes `send` and `join` included — are those documented in src/config/defaults.ts.
  */
 import t from "tap";
 import { ConfigError, type ConfigProblem, parseConfig } from "../../src/config/load.js";

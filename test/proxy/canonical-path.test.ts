@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import t from "tap";
-import { DEFAULT_PUBLIC_ENDPOINTS } from "../../src/config/schema.js";
+import { DEFAULT_PUBLIC_ENDPOINTS } from "../../src/config/defaults.js";
 import { isCanonicalPath } from "../../src/proxy/canonical-path.js";
 import { compileEndpoints } from "../../src/proxy/endpoint-pattern.js";
 
