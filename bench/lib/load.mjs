@@ -126,9 +126,8 @@ function wrkScript(run) {
     `local tokens = {${(run.tokens ?? []).map(luaString).join(",\n")}}`,
     "local next = 0",
     run.tokens?.length
-      ? // Formatted once per token, before the run: formatting per request costs the load generator (which shares
-        // its CPU with the upstream) enough to slow the server's load down, and a less loaded server spends more CPU
-        // per request (fewer requests per event-loop turn and system call).
+      ? // Formatted once per token, before the run: formatting per request costs the load generator CPU that it
+        // shares with the upstream, and a server it cannot keep loaded spends more CPU per request.
         // In init: the Host header that wrk.format adds is known only once the thread is set up.
         `local requests = {}
 init = function()

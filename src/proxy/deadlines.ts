@@ -97,6 +97,8 @@ export function createDeadlines<T extends TrackedExchange>(handlers: {
     track(exchange, now) {
       exchange.lastProgressAt = now;
       exchange.lastBytes = -1;
+      // Tracked again (as a `Set` would take it): its clock restarts, and it stays in the list once.
+      if (exchange.slot >= 0 && inFlight[exchange.slot] === exchange) return;
       exchange.slot = inFlight.length;
       inFlight.push(exchange);
       if (timer === undefined) {

@@ -96,6 +96,22 @@ t.test("each exchange still tracked is answered once, a released one never, in a
   );
 });
 
+t.test("an exchange tracked twice is in the list once: one release ends it", async (t) => {
+  const answered: number[] = [];
+  const deadlines = createDeadlines<Exchange>({ onSocketWaitExpired() {}, onSilent: (e) => answered.push(e.id) });
+  const twice = newExchange(1, 0);
+  const other = newExchange(2, 0);
+  deadlines.track(twice, performance.now());
+  deadlines.track(other, performance.now());
+  deadlines.track(twice, performance.now());
+  deadlines.release(twice);
+  await waitFor(() => answered.length > 0, 5_000);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // one more sweep: nothing else comes
+  deadlines.close();
+  t.same(answered, [2], "only the exchange still tracked was answered");
+  t.equal(twice.slot, -1, "the released exchange holds no slot");
+});
+
 t.test("a released exchange is not kept alive through young-generation collections", async (t) => {
   v8.setFlagsFromString("--expose-gc");
   const gc = vm.runInNewContext("gc") as (options?: { type: "major" | "minor" }) => void;
