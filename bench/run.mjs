@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the whole benchmark in one run, on 127.0.0.1 only, about 3 minutes with the defaults.
+ * `npm run bench`: the whole benchmark in one run, on 127.0.0.1 only, about 6 minutes with the defaults.
  * Needs a build (`npm run build`). Prints the tables and writes bench/results/latest.{md,json,svg}.
  *
  * Environment (defaults in brackets):
@@ -11,6 +11,7 @@
  *   BENCH_MISS_SESSIONS [2000]  sessions whose tokens rotate in the cache-miss and defaults scenarios
  *   BENCH_REPLICAS [2]          processes per gateway scenario (hit, miss, defaults), used in turn by round
  *   BENCH_SIDE_BY_SIDE [5]      rounds of each gateway scenario loaded at the same time as bare http-proxy-3 (0: none)
+ *   BENCH_SIDE_BY_SIDE_WARMUP [20]  unmeasured seconds, both loaded, before each scenario's side-by-side rounds
  *   BENCH_REFRESH_SECONDS [2]   measured seconds of each refresh run
  *   BENCH_SESSIONS [100000]     live sessions for the memory footprint
  *   BENCH_SESSIONS_MAX_SECONDS [60]  time cap for creating them
@@ -39,6 +40,7 @@ const settings = {
   missSessions: positiveNumber("BENCH_MISS_SESSIONS", 2000),
   replicas: positiveNumber("BENCH_REPLICAS", 2),
   sideBySideRounds: Number(process.env.BENCH_SIDE_BY_SIDE ?? 5),
+  sideBySideWarmupSec: Number(process.env.BENCH_SIDE_BY_SIDE_WARMUP ?? 20),
   refreshSec: positiveNumber("BENCH_REFRESH_SECONDS", 2),
   footprintSessions: positiveNumber("BENCH_SESSIONS", 100_000),
   footprintMaxSec: positiveNumber("BENCH_SESSIONS_MAX_SECONDS", 60),

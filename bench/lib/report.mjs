@@ -125,7 +125,7 @@ export function markdown(results) {
   return [
     `Run of ${results.date}: ${machine.cpus} (nproc ${machine.nproc}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; ` +
       `1-min load average ${machine.loadAverage.start.toFixed(1)} at the start, ${machine.loadAverage.end.toFixed(1)} at the end.`,
-    `Settings: ${settings.rounds} interleaved rounds × ${settings.durationSec} s measured (${settings.warmupSec} s warm-up before each server's first round), ` +
+    `Settings: ${settings.rounds} interleaved rounds × ${settings.durationSec} s measured (${settings.warmupSec} s warm-up before each server's first round, ${settings.sideBySideWarmupSec} s before each scenario's side-by-side rounds), ` +
       `${settings.connections} connections; medians of the rounds. Total time ${results.totalSeconds.toFixed(0)} s.`,
     "",
     "### HTTP (loopback)",

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestInfo } from "../http/request-info.js";
-import { type Logger, requestLineLogger, scrubUrl } from "./log.js";
+import { type Logger, requestLineWriter, scrubUrl } from "./log.js";
 import type { Metrics } from "./metrics.js";
 
 /** ok, refused (wrong credentials or token), limited, invalid (a malformed request), error (ours or the homeserver's). */
@@ -17,9 +17,8 @@ function outcomeOf(status: number): string {
 }
 
 export function createRequestObserver(logger: Logger, metrics: Metrics, log: { requests: boolean; buffer: number }) {
-  const logRequests = log.requests;
   // It takes the logger's level now; a reload sets the new level first, then builds a new router.
-  const requestLogger = requestLineLogger(logger, log.buffer);
+  const writeLine = log.requests ? requestLineWriter(logger, log.buffer) : undefined;
   return (req: IncomingMessage, res: ServerResponse, info: RequestInfo): void => {
     const ms = performance.now() - info.startedAt;
     const status = res.headersSent ? res.statusCode : 0; // 0: the client went away before an answer
@@ -29,21 +28,18 @@ export function createRequestObserver(logger: Logger, metrics: Metrics, log: { r
     if (info.upstreamMs !== undefined) metrics.upstreamDuration.observe(info.route, info.upstreamMs / 1000);
     if (method === "POST" && info.route === "login") metrics.logins.inc({ outcome: outcomeOf(status) });
     if (method === "POST" && info.route === "refresh") metrics.refreshes.inc({ outcome: info.outcome ?? outcomeOf(status) });
-    if (!logRequests) return;
-    requestLogger.info(
-      {
-        event: "request",
-        method,
-        path: scrubUrl(req.url ?? ""),
-        status,
-        ms: Math.round(ms * 10) / 10,
-        upstream_ms: info.upstreamMs === undefined ? undefined : Math.round(info.upstreamMs * 10) / 10,
-        route: info.route,
-        client: info.address,
-        user_id: info.userId,
-        request_id: info.requestId,
-      },
-      "request",
-    );
+    if (!writeLine) return;
+    writeLine({
+      event: "request",
+      method,
+      path: scrubUrl(req.url ?? ""),
+      status,
+      ms: Math.round(ms * 10) / 10,
+      upstream_ms: info.upstreamMs === undefined ? undefined : Math.round(info.upstreamMs * 10) / 10,
+      route: info.route,
+      client: info.address,
+      user_id: info.userId,
+      request_id: info.requestId,
+    });
   };
 }

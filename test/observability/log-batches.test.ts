@@ -21,7 +21,7 @@ const USER = "@zoë_例え_🎉:example.org";
 
 const child = `
 import fs from "node:fs";
-import { createLogger, requestLineLogger } from ${JSON.stringify(LOG_MODULE)};
+import { createLogger, requestLineWriter } from ${JSON.stringify(LOG_MODULE)};
 const { write, writeSync } = fs;
 const record = (fd, data, how) => {
   if (fd !== 1) return;
@@ -32,11 +32,11 @@ const record = (fd, data, how) => {
 fs.write = function (fd, data, ...rest) { record(fd, data, "async"); return write.call(this, fd, data, ...rest); };
 fs.writeSync = function (fd, data, ...rest) { record(fd, data, "sync"); return writeSync.call(this, fd, data, ...rest); };
 const worker = Number(process.argv[1]);
-const requests = requestLineLogger(createLogger("info"), 2048);
+const requests = requestLineWriter(createLogger("info"), 2048);
 let i = 0;
 function burst() {
   for (const end = Math.min(i + 97, ${LINES}); i < end; i++) {
-    requests.info({ event: "request", worker, i, user_id: ${JSON.stringify(USER)}, pad: "x".repeat(i % 300) }, "request");
+    requests({ event: "request", method: "GET", path: "/" + "x".repeat(i % 300), status: 200, ms: 0.1, upstream_ms: undefined, route: "authenticated", client: "127.0.0.1", user_id: ${JSON.stringify(USER)}, request_id: worker + ":" + i });
   }
   if (i < ${LINES}) setImmediate(burst);
   else process.exit(0); // at once: what is still buffered is written at exit
@@ -65,7 +65,8 @@ t.test(`${WORKERS} processes share one stdout: whole lines, writes of at most 40
   for (const line of lines) {
     const entry = JSON.parse(line); // throws on a cut or interleaved line
     users.add(entry.user_id);
-    seen[entry.worker]?.push(entry.i);
+    const [worker, i] = String(entry.request_id).split(":").map(Number);
+    seen[worker as number]?.push(i as number);
   }
   t.same([...users], [USER], "multi-byte characters intact");
   const all = Array.from({ length: LINES }, (_, i) => i);

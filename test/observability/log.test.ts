@@ -1,10 +1,10 @@
 /**
  * Log lines name their level (`"level":"info"`), on every logger the gateway makes: the main one, its
- * children (workers, request lines) and the request-line logger that skips redaction.
+ * children (workers, request lines) and the request-line writer.
  */
 import { Writable } from "node:stream";
 import t from "tap";
-import { createLogger, requestLineLogger } from "../../src/observability/log.js";
+import { createLogger, requestLineWriter } from "../../src/observability/log.js";
 
 function sink() {
   const lines: Record<string, unknown>[] = [];
@@ -26,7 +26,21 @@ t.test("every line carries its level's name", async (t) => {
   logger.error("e");
   logger.fatal("f");
   logger.child({ worker: 2 }).info("child");
-  requestLineLogger(logger, 2048).info({ event: "request" }, "request");
+  requestLineWriter(
+    logger,
+    2048,
+  )?.({
+    event: "request",
+    method: "GET",
+    path: "/",
+    status: 200,
+    ms: 1,
+    upstream_ms: undefined,
+    route: "authenticated",
+    client: "127.0.0.1",
+    user_id: undefined,
+    request_id: "r",
+  });
   await new Promise((resolve) => setImmediate(resolve));
   t.same(
     lines.map((line) => [line.level, line.msg]),
