@@ -223,7 +223,8 @@ async function runPinned(settings, workDir, say, pinning) {
     const cpu = [];
     // Both were idle while the scenarios before this one were measured. With 5 s of warm-up here the defaults'
     // rounds fell from 1.5× to 1.2× bare over the first half minute whenever another gateway scenario had been
-    // measured just before (never with bare and defaults alone); after 20 s they held at 1.07–1.21×.
+    // measured just before (never with bare and defaults alone); after 20 s they held flat (1.07–1.21× and
+    // 1.21–1.28× in two runs). What drains in that half minute is not known.
     await Promise.all([
       warmUp(runOf(bareWhoami.targets[0]), settings.sideBySideWarmupSec),
       ...s.targets.map((target) => warmUp(runOf(target), settings.sideBySideWarmupSec)),
